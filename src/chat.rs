@@ -1,0 +1,307 @@
+//! `POST /v1/chat/completions`: validate the client's request, wait for an upstream slot,
+//! forward the body to OpenRouter, and answer with OpenRouter's reply, whole or streamed.
+//!
+//! This module decides what a chat call means; it does not know how HTTP is spoken on either
+//! side (`server.rs`, `upstream.rs`) nor how events are relayed (`relay.rs`).
+
+use std::io::Read;
+
+use serde_json::Value;
+
+use crate::error::{ApiError, from_upstream};
+use crate::http::{HttpRequest, Reply};
+use crate::limiter::Refused;
+use crate::relay::SseRelay;
+use crate::state::AppState;
+
+/// Upstream answers larger than this are refused (real answers are far smaller; the limit
+/// only guards memory).
+const MAX_ANSWER_BYTES: u64 = 256 << 20;
+/// Error bodies are short; read at most this much of one.
+const MAX_ERROR_BYTES: u64 = 1 << 20;
+
+/// What the proxy needs to know about a valid chat request.
+#[derive(Debug)]
+pub struct ChatRequest {
+    pub stream: bool,
+    pub model: Option<String>,
+}
+
+pub fn chat_completions(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
+    check_content_type(req)?;
+    let body = read_body(req, state.config.max_body_bytes)?;
+    let chat = ChatRequest::parse(&body)?;
+    let key = state.config.api_key.as_deref().ok_or(ApiError::NoApiKey)?;
+
+    let permit = state
+        .limiter
+        .acquire(state.config.queue_timeout)
+        .map_err(|refused| match refused {
+            Refused::TimedOut { waited, limit } => ApiError::QueueTimeout { waited, limit },
+            Refused::QueueFull { waiting } => ApiError::QueueFull { waiting },
+        })?;
+    let response = state.upstream.post_chat(key, &body, chat.stream)?;
+
+    if response.status != 200 {
+        let bytes = response.body.read_all(MAX_ERROR_BYTES).unwrap_or_default();
+        return Err(from_upstream(response.status, &bytes, response.retry_after));
+    }
+    if chat.stream && !response.is_json {
+        let relay = SseRelay::new(response.body, permit);
+        return Ok(Reply::stream(Box::new(relay)).with_model(chat.model));
+    }
+    // A whole answer (or a stream request answered with plain JSON, which is an error).
+    let bytes = response
+        .body
+        .read_all(MAX_ANSWER_BYTES)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => ApiError::UpstreamTimeout {
+                phase: "receiving the answer",
+                after: state.config.idle_timeout,
+            },
+            _ => ApiError::UpstreamUnreachable {
+                detail: format!("the answer was cut off: {e}"),
+            },
+        })?;
+    drop(permit);
+    let (body, model) = finish_completion(bytes)?;
+    Ok(Reply::json(200, body).with_model(model.or(chat.model)))
+}
+
+/// Requires a JSON content type, so that form posts and typos get a clear answer.
+fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let content_type = req.header("Content-Type");
+    let is_json = content_type.is_some_and(|ct| {
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")
+    });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType {
+            content_type: content_type.map(str::to_string),
+        })
+    }
+}
+
+/// Reads the body, refusing a declared or actual size over `limit` without reading it all.
+pub fn read_body(req: &mut HttpRequest, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let declared = req.content_length();
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let capacity = declared.unwrap_or(0).min(limit) as usize;
+    let mut body = Vec::with_capacity(capacity);
+    req.body
+        .take(limit + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}"), None))?;
+    if body.len() as u64 > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Ok(body)
+}
+
+impl ChatRequest {
+    /// Checks that `body` is a chat request, naming the first problem found.
+    pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+        const EXAMPLE: &str = r#"{"model":"auto","messages":[{"role":"user","content":"Hello"}]}"#;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request(
+                format!("the request body is empty; send a JSON chat request such as {EXAMPLE}"),
+                None,
+            ));
+        }
+        if std::str::from_utf8(body).is_err() {
+            return Err(ApiError::bad_request("the request body is not valid UTF-8", None));
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid JSON: {e}"), None)
+        })?;
+        let Value::Object(fields) = &value else {
+            return Err(ApiError::bad_request(
+                format!("the request body must be a JSON object such as {EXAMPLE}"),
+                None,
+            ));
+        };
+        match fields.get("messages") {
+            None | Some(Value::Null) => {
+                return Err(ApiError::bad_request(
+                    "'messages' is required: a list of {\"role\", \"content\"} objects",
+                    Some("messages"),
+                ));
+            }
+            Some(Value::Array(list)) if list.is_empty() => {
+                return Err(ApiError::bad_request(
+                    "'messages' must hold at least one message",
+                    Some("messages"),
+                ));
+            }
+            Some(Value::Array(list)) => {
+                for (i, message) in list.iter().enumerate() {
+                    if !message.get("role").is_some_and(Value::is_string) {
+                        return Err(ApiError::bad_request(
+                            format!("messages[{i}] must be an object with a string 'role'"),
+                            Some("messages"),
+                        ));
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "'messages' must be a list of {\"role\", \"content\"} objects",
+                    Some("messages"),
+                ));
+            }
+        }
+        let stream = match fields.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "'stream' must be true or false",
+                    Some("stream"),
+                ));
+            }
+        };
+        let model = match fields.get("model") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "'model' must be a string (a model id, or \"auto\")",
+                    Some("model"),
+                ));
+            }
+        };
+        for (name, param) in [
+            ("max_tokens", "max_tokens"),
+            ("max_completion_tokens", "max_completion_tokens"),
+        ] {
+            match fields.get(name) {
+                None | Some(Value::Null) => {}
+                Some(v) if v.as_u64().is_some_and(|n| n >= 1) => {}
+                Some(_) => {
+                    return Err(ApiError::bad_request(
+                        format!("'{name}' must be a whole number of at least 1"),
+                        Some(param),
+                    ));
+                }
+            }
+        }
+        Ok(ChatRequest { stream, model })
+    }
+}
+
+/// Checks a whole answer and, when a model answered only in `reasoning`, copies that text
+/// into `content` so clients that read only `content` get it. Returns the body to send and
+/// the model that answered.
+pub fn finish_completion(bytes: Vec<u8>) -> Result<(Vec<u8>, Option<String>), ApiError> {
+    let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::UpstreamInvalid {
+        detail: format!("not JSON ({e})"),
+    })?;
+    if value.get("error").is_some() && value.get("choices").is_none() {
+        return Err(from_upstream(200, &bytes, None));
+    }
+    let model = value.get("model").and_then(Value::as_str).map(str::to_string);
+    let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) else {
+        return Err(ApiError::UpstreamInvalid {
+            detail: "it has no 'choices'".into(),
+        });
+    };
+    let mut changed = false;
+    for choice in choices {
+        let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let content_empty = match message.get("content") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.trim().is_empty(),
+            Some(_) => false,
+        };
+        let reasoning = message
+            .get("reasoning")
+            .and_then(Value::as_str)
+            .filter(|r| !r.trim().is_empty())
+            .map(str::to_string);
+        if let (true, Some(reasoning)) = (content_empty, reasoning) {
+            message.insert("content".into(), Value::String(reasoning));
+            changed = true;
+        }
+    }
+    let body = if changed {
+        serde_json::to_vec(&value).unwrap_or(bytes)
+    } else {
+        bytes
+    };
+    Ok((body, model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(body: &str) -> String {
+        let e = ChatRequest::parse(body.as_bytes()).unwrap_err();
+        assert_eq!(e.status(), 400, "{body}");
+        e.to_string()
+    }
+
+    #[test]
+    fn valid_requests_parse() {
+        let r = ChatRequest::parse(br#"{"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        assert!(!r.stream);
+        assert!(r.model.is_none());
+        let r = ChatRequest::parse(
+            br#"{"model":"x","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert!(r.stream);
+        assert_eq!(r.model.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn each_bad_request_names_its_problem() {
+        assert!(parse_err("").contains("empty"));
+        assert!(parse_err("{").contains("not valid JSON"));
+        assert!(parse_err("[1]").contains("JSON object"));
+        assert!(parse_err("{}").contains("'messages' is required"));
+        assert!(parse_err(r#"{"messages":[]}"#).contains("at least one"));
+        assert!(parse_err(r#"{"messages":"hi"}"#).contains("must be a list"));
+        assert!(parse_err(r#"{"messages":[1]}"#).contains("messages[0]"));
+        let m = r#""messages":[{"role":"user","content":"hi"}]"#;
+        assert!(parse_err(&format!("{{{m},\"stream\":\"yes\"}}")).contains("'stream'"));
+        assert!(parse_err(&format!("{{{m},\"model\":7}}")).contains("'model'"));
+        assert!(parse_err(&format!("{{{m},\"max_tokens\":-1}}")).contains("'max_tokens'"));
+        assert!(parse_err(&format!("{{{m},\"max_tokens\":1.5}}")).contains("'max_tokens'"));
+        let e = ChatRequest::parse(b"{\"messages\":\"\xff\"}").unwrap_err();
+        assert!(e.to_string().contains("UTF-8"));
+    }
+
+    #[test]
+    fn reasoning_only_answers_get_content() {
+        let body = br#"{"model":"m:free","choices":[{"message":{"role":"assistant","content":"","reasoning":"42"}}]}"#;
+        let (out, model) = finish_completion(body.to_vec()).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], "42");
+        assert_eq!(v["choices"][0]["message"]["reasoning"], "42");
+        assert_eq!(model.as_deref(), Some("m:free"));
+    }
+
+    #[test]
+    fn answers_with_content_pass_unchanged() {
+        let body = br#"{"choices":[{"message":{"content":"hi","reasoning":"thought"}}],"x":1}"#;
+        let (out, _) = finish_completion(body.to_vec()).unwrap();
+        assert_eq!(out, body.to_vec());
+    }
+
+    #[test]
+    fn error_envelopes_and_garbage_are_errors() {
+        let e = finish_completion(br#"{"error":{"message":"busy","code":429}}"#.to_vec()).unwrap_err();
+        assert_eq!(e.status(), 429);
+        let e = finish_completion(b"<html>".to_vec()).unwrap_err();
+        assert_eq!(e.status(), 502);
+        let e = finish_completion(br#"{"id":"x"}"#.to_vec()).unwrap_err();
+        assert_eq!(e.status(), 502);
+    }
+}

@@ -1,0 +1,146 @@
+//! The command line: `openrouter-proxy [--env-file PATH] [--demo]`, `--help`, `--version`.
+//! Loads the configuration, starts the server, prints where it listens, and serves until the
+//! process ends.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{Config, RawSettings};
+use crate::fake_upstream::FakeUpstream;
+use crate::secret::mask_key;
+use crate::server;
+use crate::state::AppState;
+
+const HELP: &str = "\
+openrouter-proxy: one local OpenAI-compatible endpoint for OpenRouter's free models
+
+Usage: openrouter-proxy [OPTIONS]
+
+Options:
+  --env-file PATH   read settings from PATH instead of ./.env
+  --demo            serve a built-in fake OpenRouter: no key, no network needed
+  -h, --help        print this help
+  -V, --version     print the version
+
+Settings come from .env and the environment (the environment wins); see .env.example.
+Point any OpenAI client at http://localhost:5000/v1 (any API key unless PROXY_API_KEY is set).";
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Args {
+    env_file: Option<PathBuf>,
+    demo: bool,
+    help: bool,
+    version: bool,
+}
+
+fn parse_args(args: Vec<String>) -> Result<Args, String> {
+    let mut parsed = Args::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--env-file" => {
+                let path = args.next().ok_or("--env-file needs a path")?;
+                parsed.env_file = Some(PathBuf::from(path));
+            }
+            s if s.starts_with("--env-file=") => {
+                parsed.env_file = Some(PathBuf::from(&s["--env-file=".len()..]));
+            }
+            "--demo" => parsed.demo = true,
+            "-h" | "--help" => parsed.help = true,
+            "-V" | "--version" => parsed.version = true,
+            other => return Err(format!("unknown argument {other:?}; see --help")),
+        }
+    }
+    Ok(parsed)
+}
+
+pub fn run(args: Vec<String>) -> Result<(), String> {
+    let args = parse_args(args)?;
+    if args.help {
+        println!("{HELP}");
+        return Ok(());
+    }
+    if args.version {
+        println!("openrouter-proxy {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    let (path, required) = match &args.env_file {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(".env"), false),
+    };
+    let mut raw = RawSettings::load(&path, required).map_err(|e| e.to_string())?;
+
+    // The demo's fake upstream lives as long as the process.
+    let _demo = if args.demo {
+        let fake = FakeUpstream::start_demo().map_err(|e| format!("cannot start the demo: {e}"))?;
+        raw.set("OPENROUTER_BASE_URL", &fake.base_url());
+        raw.set("OPENROUTER_API_KEY", "sk-or-v1-demo-key-for-the-built-in-fake-upstream");
+        raw.set("HTTP_PROXY", "");
+        Some(fake)
+    } else {
+        None
+    };
+    let config = raw.validate().map_err(|e| e.to_string())?;
+    let listen = config.listen;
+    let state = AppState::new(config)?;
+    let server = server::start(Arc::clone(&state)).map_err(|e| {
+        format!(
+            "cannot listen on {listen}: {e}; is another copy running? Set PORT in .env to use \
+             another port"
+        )
+    })?;
+    print_banner(&state.config, server.local_addr().to_string(), args.demo);
+    server.wait();
+    Ok(())
+}
+
+fn print_banner(config: &Config, addr: String, demo: bool) {
+    eprintln!(
+        "openrouter-proxy {} listening on http://{addr}/v1",
+        env!("CARGO_PKG_VERSION")
+    );
+    if demo {
+        eprintln!("  demo mode: answers come from a built-in fake OpenRouter at {}", config.base_url);
+        eprintln!(
+            "  try: curl -s http://{addr}/v1/chat/completions -H 'Content-Type: application/json' \
+             -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hi\"}}]}}'"
+        );
+    } else {
+        eprintln!("  upstream: {}", config.base_url);
+    }
+    match &config.api_key {
+        Some(key) => eprintln!("  key: {}", mask_key(key)),
+        None => eprintln!(
+            "  no OpenRouter key yet: chat calls will fail until you set OPENROUTER_API_KEY in .env \
+             and restart"
+        ),
+    }
+    eprintln!(
+        "  at most {} upstream calls at once; others wait up to {} s",
+        config.max_concurrent,
+        config.queue_timeout.as_secs_f64()
+    );
+    if config.proxy_api_key.is_some() {
+        eprintln!("  clients must send Authorization: Bearer <PROXY_API_KEY>");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Args, String> {
+        parse_args(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn parses_flags() {
+        assert_eq!(args(&[]).unwrap(), Args::default());
+        let a = args(&["--env-file", "x.env", "--demo"]).unwrap();
+        assert_eq!(a.env_file, Some(PathBuf::from("x.env")));
+        assert!(a.demo);
+        assert_eq!(args(&["--env-file=y"]).unwrap().env_file, Some(PathBuf::from("y")));
+        assert!(args(&["--env-file"]).is_err());
+        assert!(args(&["--nope"]).unwrap_err().contains("--nope"));
+    }
+}

@@ -1,0 +1,381 @@
+//! Configuration in two stages: raw strings from `.env` and the process environment, then a
+//! validated [`Config`] with typed fields.
+//!
+//! The real environment wins over the file. Nothing here calls `std::env::set_var`: the file is
+//! parsed into a map so that it can be read again later without touching process state.
+//! Every validation error names the variable and the value it refused.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::secret::mask_key;
+
+/// The OpenRouter API all calls go to unless `OPENROUTER_BASE_URL` says otherwise.
+pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
+const DEFAULT_REFERER: &str = "https://github.com/openrouter-proxy/openrouter-proxy";
+
+/// Every setting the proxy reads, with its default and a one-line description.
+/// `.env.example` and the README's configuration table are written from the same facts.
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("OPENROUTER_API_KEY", "", "Your OpenRouter key (sk-or-v1-...)."),
+    ("OPENROUTER_BASE_URL", DEFAULT_BASE_URL, "Where upstream calls go."),
+    ("HOST", "127.0.0.1", "Address to listen on."),
+    ("PORT", "5000", "Port to listen on."),
+    ("CACHE_DIR", "./cache", "Folder for cached and daily files."),
+    ("MAX_CONCURRENT_REQUESTS", "5", "Chat calls in flight upstream at once."),
+    ("QUEUE_TIMEOUT", "60", "How long a chat call waits for a free slot."),
+    ("HTTP_PROXY", "", "Proxy for upstream calls (http://, socks5://)."),
+    ("PROXY_API_KEY", "", "Key clients must send as a Bearer token."),
+    ("HTTP_REFERER", DEFAULT_REFERER, "Attribution: the app URL OpenRouter shows."),
+    ("X_TITLE", "openrouter-proxy", "Attribution: the app name OpenRouter shows."),
+    ("UPSTREAM_CONNECT_TIMEOUT", "10", "Time to connect to OpenRouter."),
+    ("UPSTREAM_RESPONSE_TIMEOUT", "300", "Time until OpenRouter's response headers."),
+    ("UPSTREAM_IDLE_TIMEOUT", "120", "Longest silence inside a streamed answer."),
+    ("MAX_BODY_BYTES", "33554432", "Largest request body accepted."),
+    ("WORKER_THREADS", "64", "Threads answering requests."),
+];
+
+/// The validated configuration. Built once at start; cheap to share behind an `Arc`.
+#[derive(Clone)]
+pub struct Config {
+    pub api_key: Option<String>,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub listen: SocketAddr,
+    pub cache_dir: PathBuf,
+    pub max_concurrent: NonZeroUsize,
+    pub queue_timeout: Duration,
+    pub http_proxy: Option<String>,
+    pub proxy_api_key: Option<String>,
+    pub http_referer: String,
+    pub x_title: String,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_body_bytes: u64,
+    pub worker_threads: NonZeroUsize,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hand-written so that a key can never reach a log through `{:?}`.
+        f.debug_struct("Config")
+            .field("api_key", &self.api_key.as_deref().map(mask_key))
+            .field("base_url", &self.base_url)
+            .field("listen", &self.listen)
+            .field("cache_dir", &self.cache_dir)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("queue_timeout", &self.queue_timeout)
+            .field("http_proxy", &self.http_proxy.as_deref().map(mask_url))
+            .field("proxy_api_key", &self.proxy_api_key.as_deref().map(mask_key))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("worker_threads", &self.worker_threads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting that could not be used: which variable, what value, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub var: String,
+    pub value: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{}: {}", self.var, self.reason)
+        } else {
+            write!(f, "{}={:?}: {}", self.var, self.value, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Raw settings: the `.env` file's entries overlaid by the process environment.
+#[derive(Debug, Default, Clone)]
+pub struct RawSettings {
+    values: HashMap<String, String>,
+}
+
+impl RawSettings {
+    /// Reads `path` when it exists (a missing default `.env` is fine; a missing `--env-file`
+    /// is not, see `required`), then lets the process environment override each known setting.
+    pub fn load(path: &Path, required: bool) -> Result<RawSettings, ConfigError> {
+        let mut values = HashMap::new();
+        match dotenvy::from_path_iter(path) {
+            Ok(iter) => {
+                for item in iter {
+                    let (k, v) = item.map_err(|e| ConfigError {
+                        var: path.display().to_string(),
+                        value: String::new(),
+                        reason: format!("cannot parse this file: {e}"),
+                    })?;
+                    values.insert(k, v);
+                }
+            }
+            Err(e) if e.not_found() && !required => {}
+            Err(e) => {
+                return Err(ConfigError {
+                    var: path.display().to_string(),
+                    value: String::new(),
+                    reason: format!("cannot read this file: {e}"),
+                });
+            }
+        }
+        for (name, _, _) in SETTINGS {
+            if let Ok(v) = std::env::var(name) {
+                values.insert((*name).to_string(), v);
+            }
+        }
+        Ok(RawSettings { values })
+    }
+
+    /// Settings from explicit pairs, for tests and the demo.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> RawSettings {
+        let values = pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        RawSettings { values }
+    }
+
+    /// Sets one value, replacing what was there.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.values.insert(name.to_string(), value.to_string());
+    }
+
+    /// A value, trimmed; an empty value counts as unset.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Validates every setting into a [`Config`].
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let host = self.get("HOST").unwrap_or("127.0.0.1");
+        let ip = parse_host(host).ok_or_else(|| err("HOST", host, "not an IP address"))?;
+        let port = self.parse_or("PORT", 5000u16, "a port number (0-65535)")?;
+        let proxy_api_key = self.get("PROXY_API_KEY").map(str::to_string);
+        if !ip.is_loopback() && proxy_api_key.is_none() {
+            return Err(err(
+                "HOST",
+                host,
+                "listening beyond this machine without PROXY_API_KEY would let anyone on the \
+                 network spend your OpenRouter quota; set PROXY_API_KEY in .env, or use \
+                 HOST=127.0.0.1",
+            ));
+        }
+
+        let base_url = self.get("OPENROUTER_BASE_URL").unwrap_or(DEFAULT_BASE_URL);
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(err(
+                "OPENROUTER_BASE_URL",
+                base_url,
+                "must start with http:// or https://",
+            ));
+        }
+        let http_proxy = self.get("HTTP_PROXY").map(str::to_string);
+        if let Some(p) = &http_proxy {
+            let known = ["http://", "https://", "socks4://", "socks4a://", "socks5://"];
+            if !known.iter().any(|s| p.starts_with(s)) {
+                return Err(err(
+                    "HTTP_PROXY",
+                    &mask_url(p),
+                    "must start with http://, https://, socks4://, socks4a:// or socks5://",
+                ));
+            }
+        }
+
+        let max_concurrent = self.parse_or("MAX_CONCURRENT_REQUESTS", nz(5), "a whole number >= 1")?;
+        let worker_threads = self.parse_or("WORKER_THREADS", nz(64), "a whole number >= 1")?;
+        // A chat call waiting for a slot holds a worker; keep room for /health and the rest.
+        let worker_threads = worker_threads.max(nz(max_concurrent.get() + 4));
+
+        Ok(Config {
+            api_key: self.get("OPENROUTER_API_KEY").map(str::to_string),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            listen: SocketAddr::new(ip, port),
+            cache_dir: PathBuf::from(self.get("CACHE_DIR").unwrap_or("./cache")),
+            max_concurrent,
+            queue_timeout: self.duration_or("QUEUE_TIMEOUT", 60.0)?,
+            http_proxy,
+            proxy_api_key,
+            http_referer: self.get("HTTP_REFERER").unwrap_or(DEFAULT_REFERER).to_string(),
+            x_title: self.get("X_TITLE").unwrap_or("openrouter-proxy").to_string(),
+            connect_timeout: self.duration_or("UPSTREAM_CONNECT_TIMEOUT", 10.0)?,
+            response_timeout: self.duration_or("UPSTREAM_RESPONSE_TIMEOUT", 300.0)?,
+            idle_timeout: self.duration_or("UPSTREAM_IDLE_TIMEOUT", 120.0)?,
+            max_body_bytes: self.parse_or("MAX_BODY_BYTES", 32u64 << 20, "a number of bytes")?,
+            worker_threads,
+        })
+    }
+
+    fn parse_or<T: std::str::FromStr>(
+        &self,
+        name: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| err(name, v, &format!("expected {expected}"))),
+        }
+    }
+
+    fn duration_or(&self, name: &str, default_secs: f64) -> Result<Duration, ConfigError> {
+        match self.get(name) {
+            None => Ok(Duration::from_secs_f64(default_secs)),
+            Some(v) => parse_duration(v).ok_or_else(|| {
+                err(
+                    name,
+                    v,
+                    "expected a duration such as 30 (seconds), 1.5, 500ms or 2m, above zero",
+                )
+            }),
+        }
+    }
+}
+
+fn nz(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn err(var: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError {
+        var: var.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn parse_host(host: &str) -> Option<IpAddr> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// Parses `30`, `1.5`, `30s`, `500ms` or `2m` into a positive duration.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let secs = number.trim().parse::<f64>().ok()? * scale;
+    (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+}
+
+/// A proxy URL with any password hidden, for logs and error messages.
+pub fn mask_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        RawSettings::from_pairs(pairs.iter().copied()).validate()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_port_5000() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(c.base_url, DEFAULT_BASE_URL);
+        assert_eq!(c.max_concurrent.get(), 5);
+        assert_eq!(c.queue_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_body_bytes, 32 << 20);
+        assert!(c.api_key.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_value() {
+        let e = config(&[("PORT", "50x")]).unwrap_err();
+        assert_eq!((e.var.as_str(), e.value.as_str()), ("PORT", "50x"));
+        assert!(e.to_string().starts_with("PORT=\"50x\": expected"));
+        let e = config(&[("MAX_CONCURRENT_REQUESTS", "0")]).unwrap_err();
+        assert_eq!(e.var, "MAX_CONCURRENT_REQUESTS");
+        let e = config(&[("QUEUE_TIMEOUT", "-1")]).unwrap_err();
+        assert_eq!(e.var, "QUEUE_TIMEOUT");
+        let e = config(&[("OPENROUTER_BASE_URL", "openrouter.ai")]).unwrap_err();
+        assert_eq!(e.var, "OPENROUTER_BASE_URL");
+    }
+
+    #[test]
+    fn public_host_needs_a_proxy_key() {
+        let e = config(&[("HOST", "0.0.0.0")]).unwrap_err();
+        assert_eq!(e.var, "HOST");
+        assert!(e.reason.contains("PROXY_API_KEY"));
+        assert!(config(&[("HOST", "0.0.0.0"), ("PROXY_API_KEY", "k")]).is_ok());
+        assert!(config(&[("HOST", "localhost")]).is_ok());
+        assert!(config(&[("HOST", "::1")]).is_ok());
+    }
+
+    #[test]
+    fn empty_values_count_as_unset_and_urls_lose_trailing_slash() {
+        let c = config(&[
+            ("OPENROUTER_API_KEY", "  "),
+            ("OPENROUTER_BASE_URL", "http://127.0.0.1:9/api/v1/"),
+        ])
+        .unwrap();
+        assert!(c.api_key.is_none());
+        assert_eq!(c.base_url, "http://127.0.0.1:9/api/v1");
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), None);
+        assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[test]
+    fn debug_output_masks_secrets() {
+        let c = config(&[
+            ("OPENROUTER_API_KEY", "sk-or-v1-0123456789abcdef0123456789"),
+            ("HTTP_PROXY", "http://user:hunter2@proxy:8080"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn worker_pool_keeps_room_above_the_limit() {
+        let c = config(&[("MAX_CONCURRENT_REQUESTS", "100"), ("WORKER_THREADS", "8")]).unwrap();
+        assert!(c.worker_threads.get() > 100);
+    }
+}

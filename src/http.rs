@@ -1,0 +1,97 @@
+//! The proxy's own view of an HTTP exchange: a request handlers can read, and a reply they
+//! return. `server.rs` converts tiny_http's types to and from these, so no handler depends on
+//! the HTTP library.
+
+use std::io::Read;
+
+/// A request as handlers see it. The body is read on demand, through a reader the server
+/// provides.
+pub struct HttpRequest<'a> {
+    pub method: String,
+    /// The path without the query string.
+    pub path: String,
+    /// Header names as sent; look them up with [`HttpRequest::header`].
+    pub headers: Vec<(String, String)>,
+    pub body: &'a mut dyn Read,
+}
+
+impl HttpRequest<'_> {
+    /// The first header with this name (names compare without regard to case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The declared body length, when the client sent a valid `Content-Length`.
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("Content-Length")?.trim().parse().ok()
+    }
+}
+
+/// A body that is produced piece by piece (server-sent events). The server writes and flushes
+/// each piece as soon as it is returned, and drops the stream when the client goes away, which
+/// must release whatever the stream holds (the upstream connection, the concurrency slot).
+pub trait EventStream: Send {
+    /// Appends the next piece of the body to `out` and returns true, or returns false when
+    /// the body is complete.
+    fn next_piece(&mut self, out: &mut Vec<u8>) -> bool;
+
+    /// Called after the last piece reached the client (never when the client went away).
+    fn finish(self: Box<Self>) {}
+}
+
+pub enum Body {
+    Full(Vec<u8>),
+    Stream(Box<dyn EventStream>),
+}
+
+/// What a handler answers. Exactly one place, the server loop, writes it to the client.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+    /// Ask the client to close the connection after this reply (used when a request body was
+    /// left unread).
+    pub close: bool,
+    /// The model named in the log line, when there is one.
+    pub model: Option<String>,
+}
+
+impl Reply {
+    /// A JSON reply with the given status.
+    pub fn json(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: Body::Full(body),
+            close: false,
+            model: None,
+        }
+    }
+
+    /// A server-sent-events reply.
+    pub fn stream(stream: Box<dyn EventStream>) -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "text/event-stream".into()),
+                ("Cache-Control".into(), "no-cache".into()),
+            ],
+            body: Body::Stream(stream),
+            close: false,
+            model: None,
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Reply {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn with_model(mut self, model: Option<String>) -> Reply {
+        self.model = model;
+        self
+    }
+}

@@ -1,0 +1,13 @@
+//! The `openrouter-proxy` binary: parse the command line, run, report an error once.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match openrouter_proxy::cli::run(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("openrouter-proxy: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
