@@ -33,13 +33,14 @@ pub fn chat_completions(state: &AppState, req: &mut HttpRequest) -> Result<Reply
     let chat = ChatRequest::parse(&body)?;
     let key = state.config.api_key.as_deref().ok_or(ApiError::NoApiKey)?;
 
-    let permit = state
-        .limiter
-        .acquire(state.config.queue_timeout)
-        .map_err(|refused| match refused {
-            Refused::TimedOut { waited, limit } => ApiError::QueueTimeout { waited, limit },
-            Refused::QueueFull { waiting } => ApiError::QueueFull { waiting },
-        })?;
+    let permit =
+        state
+            .limiter
+            .acquire(state.config.queue_timeout)
+            .map_err(|refused| match refused {
+                Refused::TimedOut { waited, limit } => ApiError::QueueTimeout { waited, limit },
+                Refused::QueueFull { waiting } => ApiError::QueueFull { waiting },
+            })?;
     let response = state.upstream.post_chat(key, &body, chat.stream)?;
 
     if response.status != 200 {
@@ -73,7 +74,8 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     let content_type = req.header("Content-Type");
     let is_json = content_type.is_some_and(|ct| {
         let mime = ct.split(';').next().unwrap_or("").trim();
-        mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")
+        mime.eq_ignore_ascii_case("application/json")
+            || mime.to_ascii_lowercase().ends_with("+json")
     });
     if is_json {
         Ok(())
@@ -95,7 +97,9 @@ pub fn read_body(req: &mut HttpRequest, limit: u64) -> Result<Vec<u8>, ApiError>
     req.body
         .take(limit + 1)
         .read_to_end(&mut body)
-        .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}"), None))?;
+        .map_err(|e| {
+            ApiError::bad_request(format!("could not read the request body: {e}"), None)
+        })?;
     if body.len() as u64 > limit {
         return Err(ApiError::PayloadTooLarge { limit });
     }
@@ -113,7 +117,10 @@ impl ChatRequest {
             ));
         }
         if std::str::from_utf8(body).is_err() {
-            return Err(ApiError::bad_request("the request body is not valid UTF-8", None));
+            return Err(ApiError::bad_request(
+                "the request body is not valid UTF-8",
+                None,
+            ));
         }
         let value: Value = serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("the request body is not valid JSON: {e}"), None)
@@ -197,13 +204,17 @@ impl ChatRequest {
 /// into `content` so clients that read only `content` get it. Returns the body to send and
 /// the model that answered.
 pub fn finish_completion(bytes: Vec<u8>) -> Result<(Vec<u8>, Option<String>), ApiError> {
-    let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::UpstreamInvalid {
-        detail: format!("not JSON ({e})"),
-    })?;
+    let mut value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::UpstreamInvalid {
+            detail: format!("not JSON ({e})"),
+        })?;
     if value.get("error").is_some() && value.get("choices").is_none() {
         return Err(from_upstream(200, &bytes, None));
     }
-    let model = value.get("model").and_then(Value::as_str).map(str::to_string);
+    let model = value
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) else {
         return Err(ApiError::UpstreamInvalid {
             detail: "it has no 'choices'".into(),
@@ -297,7 +308,8 @@ mod tests {
 
     #[test]
     fn error_envelopes_and_garbage_are_errors() {
-        let e = finish_completion(br#"{"error":{"message":"busy","code":429}}"#.to_vec()).unwrap_err();
+        let e =
+            finish_completion(br#"{"error":{"message":"busy","code":429}}"#.to_vec()).unwrap_err();
         assert_eq!(e.status(), 429);
         let e = finish_completion(b"<html>".to_vec()).unwrap_err();
         assert_eq!(e.status(), 502);

@@ -74,7 +74,10 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
     let _demo = if args.demo {
         let fake = FakeUpstream::start_demo().map_err(|e| format!("cannot start the demo: {e}"))?;
         raw.set("OPENROUTER_BASE_URL", &fake.base_url());
-        raw.set("OPENROUTER_API_KEY", "sk-or-v1-demo-key-for-the-built-in-fake-upstream");
+        raw.set(
+            "OPENROUTER_API_KEY",
+            "sk-or-v1-demo-key-for-the-built-in-fake-upstream",
+        );
         raw.set("HTTP_PROXY", "");
         Some(fake)
     } else {
@@ -100,7 +103,10 @@ fn print_banner(config: &Config, addr: String, demo: bool) {
         env!("CARGO_PKG_VERSION")
     );
     if demo {
-        eprintln!("  demo mode: answers come from a built-in fake OpenRouter at {}", config.base_url);
+        eprintln!(
+            "  demo mode: answers come from a built-in fake OpenRouter at {}",
+            config.base_url
+        );
         eprintln!(
             "  try: curl -s http://{addr}/v1/chat/completions -H 'Content-Type: application/json' \
              -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hi\"}}]}}'"
@@ -139,7 +145,10 @@ mod tests {
         let a = args(&["--env-file", "x.env", "--demo"]).unwrap();
         assert_eq!(a.env_file, Some(PathBuf::from("x.env")));
         assert!(a.demo);
-        assert_eq!(args(&["--env-file=y"]).unwrap().env_file, Some(PathBuf::from("y")));
+        assert_eq!(
+            args(&["--env-file=y"]).unwrap().env_file,
+            Some(PathBuf::from("y"))
+        );
         assert!(args(&["--env-file"]).is_err());
         assert!(args(&["--nope"]).unwrap_err().contains("--nope"));
     }

@@ -21,21 +21,69 @@ const DEFAULT_REFERER: &str = "https://github.com/openrouter-proxy/openrouter-pr
 /// Every setting the proxy reads, with its default and a one-line description.
 /// `.env.example` and the README's configuration table are written from the same facts.
 pub const SETTINGS: &[(&str, &str, &str)] = &[
-    ("OPENROUTER_API_KEY", "", "Your OpenRouter key (sk-or-v1-...)."),
-    ("OPENROUTER_BASE_URL", DEFAULT_BASE_URL, "Where upstream calls go."),
+    (
+        "OPENROUTER_API_KEY",
+        "",
+        "Your OpenRouter key (sk-or-v1-...).",
+    ),
+    (
+        "OPENROUTER_BASE_URL",
+        DEFAULT_BASE_URL,
+        "Where upstream calls go.",
+    ),
     ("HOST", "127.0.0.1", "Address to listen on."),
     ("PORT", "5000", "Port to listen on."),
     ("CACHE_DIR", "./cache", "Folder for cached and daily files."),
-    ("MAX_CONCURRENT_REQUESTS", "5", "Chat calls in flight upstream at once."),
-    ("QUEUE_TIMEOUT", "60", "How long a chat call waits for a free slot."),
-    ("HTTP_PROXY", "", "Proxy for upstream calls (http://, socks5://)."),
-    ("PROXY_API_KEY", "", "Key clients must send as a Bearer token."),
-    ("HTTP_REFERER", DEFAULT_REFERER, "Attribution: the app URL OpenRouter shows."),
-    ("X_TITLE", "openrouter-proxy", "Attribution: the app name OpenRouter shows."),
-    ("UPSTREAM_CONNECT_TIMEOUT", "10", "Time to connect to OpenRouter."),
-    ("UPSTREAM_RESPONSE_TIMEOUT", "300", "Time until OpenRouter's response headers."),
-    ("UPSTREAM_IDLE_TIMEOUT", "120", "Longest silence inside a streamed answer."),
-    ("MAX_BODY_BYTES", "33554432", "Largest request body accepted."),
+    (
+        "MAX_CONCURRENT_REQUESTS",
+        "5",
+        "Chat calls in flight upstream at once.",
+    ),
+    (
+        "QUEUE_TIMEOUT",
+        "60",
+        "How long a chat call waits for a free slot.",
+    ),
+    (
+        "HTTP_PROXY",
+        "",
+        "Proxy for upstream calls (http://, socks5://).",
+    ),
+    (
+        "PROXY_API_KEY",
+        "",
+        "Key clients must send as a Bearer token.",
+    ),
+    (
+        "HTTP_REFERER",
+        DEFAULT_REFERER,
+        "Attribution: the app URL OpenRouter shows.",
+    ),
+    (
+        "X_TITLE",
+        "openrouter-proxy",
+        "Attribution: the app name OpenRouter shows.",
+    ),
+    (
+        "UPSTREAM_CONNECT_TIMEOUT",
+        "10",
+        "Time to connect to OpenRouter.",
+    ),
+    (
+        "UPSTREAM_RESPONSE_TIMEOUT",
+        "300",
+        "Time until OpenRouter's response headers.",
+    ),
+    (
+        "UPSTREAM_IDLE_TIMEOUT",
+        "120",
+        "Longest silence inside a streamed answer.",
+    ),
+    (
+        "MAX_BODY_BYTES",
+        "33554432",
+        "Largest request body accepted.",
+    ),
     ("WORKER_THREADS", "64", "Threads answering requests."),
 ];
 
@@ -71,7 +119,10 @@ impl fmt::Debug for Config {
             .field("max_concurrent", &self.max_concurrent)
             .field("queue_timeout", &self.queue_timeout)
             .field("http_proxy", &self.http_proxy.as_deref().map(mask_url))
-            .field("proxy_api_key", &self.proxy_api_key.as_deref().map(mask_key))
+            .field(
+                "proxy_api_key",
+                &self.proxy_api_key.as_deref().map(mask_key),
+            )
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("idle_timeout", &self.idle_timeout)
@@ -188,7 +239,13 @@ impl RawSettings {
         }
         let http_proxy = self.get("HTTP_PROXY").map(str::to_string);
         if let Some(p) = &http_proxy {
-            let known = ["http://", "https://", "socks4://", "socks4a://", "socks5://"];
+            let known = [
+                "http://",
+                "https://",
+                "socks4://",
+                "socks4a://",
+                "socks5://",
+            ];
             if !known.iter().any(|s| p.starts_with(s)) {
                 return Err(err(
                     "HTTP_PROXY",
@@ -198,7 +255,8 @@ impl RawSettings {
             }
         }
 
-        let max_concurrent = self.parse_or("MAX_CONCURRENT_REQUESTS", nz(5), "a whole number >= 1")?;
+        let max_concurrent =
+            self.parse_or("MAX_CONCURRENT_REQUESTS", nz(5), "a whole number >= 1")?;
         let worker_threads = self.parse_or("WORKER_THREADS", nz(64), "a whole number >= 1")?;
         // A chat call waiting for a slot holds a worker; keep room for /health and the rest.
         let worker_threads = worker_threads.max(nz(max_concurrent.get() + 4));
@@ -212,8 +270,14 @@ impl RawSettings {
             queue_timeout: self.duration_or("QUEUE_TIMEOUT", 60.0)?,
             http_proxy,
             proxy_api_key,
-            http_referer: self.get("HTTP_REFERER").unwrap_or(DEFAULT_REFERER).to_string(),
-            x_title: self.get("X_TITLE").unwrap_or("openrouter-proxy").to_string(),
+            http_referer: self
+                .get("HTTP_REFERER")
+                .unwrap_or(DEFAULT_REFERER)
+                .to_string(),
+            x_title: self
+                .get("X_TITLE")
+                .unwrap_or("openrouter-proxy")
+                .to_string(),
             connect_timeout: self.duration_or("UPSTREAM_CONNECT_TIMEOUT", 10.0)?,
             response_timeout: self.duration_or("UPSTREAM_RESPONSE_TIMEOUT", 300.0)?,
             idle_timeout: self.duration_or("UPSTREAM_IDLE_TIMEOUT", 120.0)?,

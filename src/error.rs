@@ -100,7 +100,11 @@ impl ApiError {
             404 => "not_found_error",
             429 => "rate_limit_error",
             400..=499 => "invalid_request_error",
-            _ if matches!(self, ApiError::Upstream { .. } | ApiError::UpstreamInvalid { .. }) => {
+            _ if matches!(
+                self,
+                ApiError::Upstream { .. } | ApiError::UpstreamInvalid { .. }
+            ) =>
+            {
                 "upstream_error"
             }
             _ => "server_error",
@@ -167,10 +171,6 @@ impl ApiError {
         if let ApiError::MethodNotAllowed { allowed } = self {
             reply = reply.with_header("Allow", allowed);
         }
-        if let ApiError::PayloadTooLarge { .. } = self {
-            // The body was not read; the connection cannot carry another request.
-            reply.close = true;
-        }
         reply
     }
 }
@@ -224,7 +224,10 @@ impl fmt::Display for ApiError {
             ),
             ApiError::Upstream { message, .. } => f.write_str(message),
             ApiError::UpstreamInvalid { detail } => {
-                write!(f, "OpenRouter sent an answer that is not a completion: {detail}")
+                write!(
+                    f,
+                    "OpenRouter sent an answer that is not a completion: {detail}"
+                )
             }
             ApiError::Internal { detail } => write!(f, "internal error: {detail}"),
         }
@@ -324,7 +327,11 @@ mod tests {
 
     #[test]
     fn an_error_envelope_in_a_200_takes_its_code_as_status() {
-        let e = from_upstream(200, br#"{"error":{"message":"overloaded","code":529}}"#, None);
+        let e = from_upstream(
+            200,
+            br#"{"error":{"message":"overloaded","code":529}}"#,
+            None,
+        );
         assert_eq!(e.status(), 529);
         let e = from_upstream(200, br#"{"error":{"message":"odd","code":"weird"}}"#, None);
         assert_eq!(e.status(), 502);

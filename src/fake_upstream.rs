@@ -89,7 +89,10 @@ impl Script {
 
     /// A completion with empty content and the whole answer in `reasoning`.
     pub fn reasoning_only(reasoning: &str) -> Script {
-        Script::json(200, completion_body(DEFAULT_MODEL, Some(""), Some(reasoning)))
+        Script::json(
+            200,
+            completion_body(DEFAULT_MODEL, Some(""), Some(reasoning)),
+        )
     }
 
     /// Adds a response header (only to whole answers).
@@ -123,7 +126,10 @@ impl Script {
             .iter()
             .map(|p| chunk_event(serde_json::json!({"role": "assistant", "content": p}), None))
             .collect();
-        events.push(chunk_event(serde_json::json!({"content": ""}), Some("stop")));
+        events.push(chunk_event(
+            serde_json::json!({"content": ""}),
+            Some("stop"),
+        ));
         events.push("data: [DONE]\n\n".to_string());
         Script::Stream {
             events,

@@ -52,9 +52,6 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Body,
-    /// Ask the client to close the connection after this reply (used when a request body was
-    /// left unread).
-    pub close: bool,
     /// The model named in the log line, when there is one.
     pub model: Option<String>,
 }
@@ -66,7 +63,6 @@ impl Reply {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: Body::Full(body),
-            close: false,
             model: None,
         }
     }
@@ -80,7 +76,6 @@ impl Reply {
                 ("Cache-Control".into(), "no-cache".into()),
             ],
             body: Body::Stream(stream),
-            close: false,
             model: None,
         }
     }

@@ -154,7 +154,11 @@ mod tests {
         let _b = limiter.acquire(Duration::ZERO).unwrap();
         let refused = limiter.acquire(Duration::from_millis(20)).unwrap_err();
         assert!(matches!(refused, Refused::TimedOut { limit: 2, .. }));
-        assert_eq!(limiter.usage().waiting, 0, "a timed-out waiter leaves the queue");
+        assert_eq!(
+            limiter.usage().waiting,
+            0,
+            "a timed-out waiter leaves the queue"
+        );
         drop(a);
         assert!(limiter.acquire(Duration::ZERO).is_ok());
     }

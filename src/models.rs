@@ -56,12 +56,13 @@ fn fetch(upstream: &Upstream, key: Option<&str>) -> Result<Vec<u8>, ApiError> {
     let response = upstream.get("/models", key)?;
     let status = response.status;
     let retry_after = response.retry_after.clone();
-    let bytes = response
-        .body
-        .read_all(MAX_LIST_BYTES)
-        .map_err(|e| ApiError::UpstreamUnreachable {
-            detail: format!("reading the model list failed: {e}"),
-        })?;
+    let bytes =
+        response
+            .body
+            .read_all(MAX_LIST_BYTES)
+            .map_err(|e| ApiError::UpstreamUnreachable {
+                detail: format!("reading the model list failed: {e}"),
+            })?;
     if status != 200 {
         return Err(from_upstream(status, &bytes, retry_after));
     }

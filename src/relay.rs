@@ -263,15 +263,23 @@ mod tests {
 
     #[test]
     fn a_real_stream_passes_through_byte_for_byte() {
-        let fixture = include_str!("../tests/fixtures/openrouter/sse/lfm-2.5-1.2b-instruct_free_liquid_2026-01.sse");
+        let fixture = include_str!(
+            "../tests/fixtures/openrouter/sse/lfm-2.5-1.2b-instruct_free_liquid_2026-01.sse"
+        );
         let out = relay_all(fixture.as_bytes());
         assert!(out.ends_with("data: [DONE]\n\n"));
         // Everything before [DONE] is the upstream's bytes, blank lines between events aside.
         let squeeze = |s: &str| s.replace("\n\n\n", "\n\n");
         assert_eq!(
             squeeze(&out),
-            squeeze(fixture.trim_end().strip_suffix("data: [DONE]").unwrap().to_owned().as_str())
-                + "data: [DONE]\n\n"
+            squeeze(
+                fixture
+                    .trim_end()
+                    .strip_suffix("data: [DONE]")
+                    .unwrap()
+                    .to_owned()
+                    .as_str()
+            ) + "data: [DONE]\n\n"
         );
         assert!(out.contains(": OPENROUTER PROCESSING"));
     }
@@ -288,7 +296,10 @@ mod tests {
             .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
             .collect();
         assert!(content.contains("**x = 7**"), "{content}");
-        assert!(!content.contains("user is asking"), "reasoning leaked into content");
+        assert!(
+            !content.contains("user is asking"),
+            "reasoning leaked into content"
+        );
     }
 
     #[test]
@@ -337,6 +348,9 @@ mod tests {
         let input = "data:{\"choices\":[{\"delta\":{\"reasoning\":\"R\"},\"finish_reason\":\"stop\"}]}\r\n\r\ndata: [DONE]\r\n\r\n";
         let out = relay_all(input.as_bytes());
         let events = data_events(&out);
-        assert_eq!(events.last().unwrap()["choices"][0]["delta"]["content"], "R");
+        assert_eq!(
+            events.last().unwrap()["choices"][0]["delta"]["content"],
+            "R"
+        );
     }
 }

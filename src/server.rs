@@ -1,19 +1,19 @@
 //! The HTTP server: a listening socket, a bounded pool of worker threads taking requests from
 //! tiny_http, and the one place where replies are written, whole or streamed.
 //!
-//! This is the only module that uses tiny_http. Streams bypass tiny_http's response writer,
-//! which buffers until the end: the head and the chunked framing are written here by hand and
-//! flushed after every event. A panic in a handler becomes a 500 and never ends a worker.
+//! This is the only module that uses tiny_http. Whole replies go through tiny_http; streams
+//! bypass its response writer, which buffers until the end: their head and chunked framing
+//! are written here by hand and flushed after every event. A panic in a handler becomes a 500 and never ends a worker.
 //! Each request gets one log line on stderr, without query strings (they could hold secrets).
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-use tiny_http::{Header, HTTPVersion, Response};
+use tiny_http::{HTTPVersion, Header, Response};
 
 use crate::error::ApiError;
 use crate::http::{Body, EventStream, HttpRequest};
@@ -104,7 +104,7 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
         method,
         path,
         headers,
-        body: request.as_reader(),
+        body: &mut LazyBody(&mut request),
     };
     let reply = catch_unwind(AssertUnwindSafe(|| route(state, &mut req))).unwrap_or_else(|_| {
         ApiError::Internal {
@@ -116,53 +116,67 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
 
     let status = reply.status;
     let model = reply.model.clone();
-    let note = match reply.body {
-        Body::Full(body) => {
-            write_full(request, status, reply.headers, body, reply.close);
-            ""
-        }
-        Body::Stream(stream) => {
-            let writer = request.into_writer();
-            match write_stream(writer, http10, status, &reply.headers, stream) {
-                Ok(()) => "",
-                Err(_) => " (client went away)",
-            }
-        }
+    let written = match reply.body {
+        Body::Full(body) => write_full(request, status, &reply.headers, body),
+        Body::Stream(stream) => write_stream(
+            request.into_writer(),
+            http10,
+            status,
+            &reply.headers,
+            stream,
+        ),
     };
     eprintln!(
-        "{} {method} {path} {status} {} {}ms{note}",
+        "{} {method} {path} {status} {} {}ms{}",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
         model.as_deref().unwrap_or("-"),
         start.elapsed().as_millis(),
+        if written.is_err() {
+            " (client went away)"
+        } else {
+            ""
+        },
     );
 }
 
+/// A request body the handler may never read. Reading goes through tiny_http's `as_reader`
+/// only on first use, so `Expect: 100-continue` is answered only for bodies the proxy wants.
+struct LazyBody<'a>(&'a mut tiny_http::Request);
+
+impl Read for LazyBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.as_reader().read(buf)
+    }
+}
+
+/// A whole reply goes through tiny_http, which writes it before draining any unread request
+/// body (`into_writer` would drain first, and a client that never sends its body would then
+/// never get its answer).
 fn write_full(
     request: tiny_http::Request,
     status: u16,
-    headers: Vec<(String, String)>,
+    headers: &[(String, String)],
     body: Vec<u8>,
-    close: bool,
-) {
+) -> io::Result<()> {
     let mut response = Response::from_data(body).with_status_code(status);
+    let server = ("Server", "openrouter-proxy");
     for (name, value) in headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
-        .chain(close.then_some(("Connection", "close")))
-        .chain([("Server", "openrouter-proxy")])
+        .chain([server])
     {
         if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             response.add_header(header);
         }
     }
-    // tiny_http treats a client that left as success; there is nothing more to do then.
-    let _ = request.respond(response);
+    request.respond(response)
 }
 
-/// Writes the head, then each piece of the stream as it comes, flushed at once. An HTTP/1.1
-/// client gets chunked framing and keeps its connection; an HTTP/1.0 client gets the raw body
-/// and the connection closes after it. A failed write means the client left: the stream is
-/// dropped, which releases its upstream connection and slot.
+/// Writes a stream by hand: tiny_http's own writer buffers a body of unknown length until the
+/// end. The head goes out at once, then each piece as it comes, flushed at once: chunked for
+/// HTTP/1.1 (the connection stays usable), raw for HTTP/1.0 (the connection closes after it).
+/// A failed write means the client left: the stream is then dropped, which releases its
+/// upstream connection and slot.
 fn write_stream(
     mut writer: Box<dyn Write + Send>,
     http10: bool,
@@ -173,7 +187,7 @@ fn write_stream(
     let mut head = format!(
         "HTTP/1.{} {status} {}\r\nServer: openrouter-proxy\r\n",
         if http10 { 0 } else { 1 },
-        reason_phrase(status)
+        reason_phrase(status),
     );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -220,7 +234,13 @@ fn reason_phrase(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
+        408 => "Request Timeout",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",

@@ -36,7 +36,10 @@ pub struct UpstreamBody {
 /// Why no upstream answer arrived.
 #[derive(Debug)]
 pub enum UpstreamError {
-    Timeout { phase: &'static str, after: Duration },
+    Timeout {
+        phase: &'static str,
+        after: Duration,
+    },
     Unreachable(String),
 }
 

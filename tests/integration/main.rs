@@ -1,0 +1,5 @@
+//! The integration suite: the real proxy, in-process, on loopback, against the fake upstream.
+//! One crate so it builds and links once.
+
+mod common;
+mod foundation;
