@@ -1,5 +1,6 @@
 //! The integration suite: the real proxy, in-process, on loopback, against the fake upstream.
 //! One crate so it builds and links once.
 
+mod binary;
 mod common;
 mod foundation;

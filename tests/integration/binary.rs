@@ -1,0 +1,149 @@
+//! The real binary: settings from `.env` and the environment, start-up without a key, refusal
+//! of bad settings, and `--demo`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_openrouter-proxy");
+
+/// An empty folder of its own, so no `.env` of the developer's is read.
+fn empty_dir() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "orp-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn command(dir: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_clear().args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// A running proxy process, killed when dropped.
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary and waits for its "listening on" line.
+fn spawn(dir: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> Running {
+    let mut child = command(dir, env, args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the binary");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr = rest.trim_end_matches("/v1").to_string();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the proxy did not say where it listens");
+    Running {
+        child,
+        addr: addr.parse().unwrap(),
+    }
+}
+
+#[test]
+fn a_bad_setting_stops_the_program_naming_variable_and_value() {
+    let dir = empty_dir();
+    let out = command(&dir, &[("PORT", "50OO")], &[]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PORT=\"50OO\""), "{stderr}");
+
+    let out = command(&dir, &[("HOST", "0.0.0.0")], &[]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HOST") && stderr.contains("PROXY_API_KEY"),
+        "{stderr}"
+    );
+
+    let out = command(&dir, &[], &["--env-file", "missing.env"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.env"));
+}
+
+#[test]
+fn it_starts_without_a_key_and_health_says_so() {
+    let dir = empty_dir();
+    let proxy = spawn(&dir, &[("PORT", "0")], &[]);
+    let health = get(proxy.addr, "/health").json();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["openrouter_key_configured"], false);
+}
+
+#[test]
+fn settings_come_from_dotenv_and_the_environment_wins() {
+    let dir = empty_dir();
+    std::fs::write(
+        dir.join(".env"),
+        "# a comment\nPORT=0\nOPENROUTER_API_KEY=sk-or-v1-from-the-file-000000000000\nMAX_CONCURRENT_REQUESTS=3\nQUEUE_TIMEOUT=7\n",
+    )
+    .unwrap();
+    let proxy = spawn(&dir, &[("MAX_CONCURRENT_REQUESTS", "9")], &[]);
+    let health = get(proxy.addr, "/health").json();
+    assert_eq!(health["openrouter_key_configured"], true);
+    assert_eq!(health["concurrency"]["limit"], 9);
+
+    std::fs::write(dir.join("other.env"), "PORT=0\nMAX_CONCURRENT_REQUESTS=4\n").unwrap();
+    let proxy = spawn(&dir, &[], &["--env-file", "other.env"]);
+    let health = get(proxy.addr, "/health").json();
+    assert_eq!(health["openrouter_key_configured"], false);
+    assert_eq!(health["concurrency"]["limit"], 4);
+}
+
+#[test]
+fn demo_mode_answers_with_no_key_and_no_network() {
+    let dir = empty_dir();
+    let proxy = spawn(&dir, &[("PORT", "0")], &["--demo"]);
+    let r = post_chat(proxy.addr, HELLO);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["choices"][0]["message"]["content"].is_string());
+    let r = post_chat(proxy.addr, HELLO_STREAM);
+    assert!(r.text().ends_with("data: [DONE]\n\n"));
+    assert_eq!(get(proxy.addr, "/v1/models").status, 200);
+}
+
+#[test]
+fn help_and_version_print_and_exit() {
+    let dir = empty_dir();
+    let out = command(&dir, &[], &["--version"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let out = command(&dir, &[], &["--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--demo"));
+}
