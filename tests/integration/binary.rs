@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use crate::common::*;
@@ -39,6 +39,8 @@ fn command(dir: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> Command {
 struct Running {
     child: Child,
     addr: SocketAddr,
+    /// Every line the process wrote to stderr so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Running {
@@ -57,12 +59,15 @@ fn spawn(dir: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> Running {
         .expect("start the binary");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let lines = Arc::clone(&log);
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let addr = rest.trim_end_matches("/v1").to_string();
                 let _ = tx.send(addr);
             }
+            lines.lock().unwrap().push(line);
         }
     });
     let addr = rx
@@ -71,6 +76,7 @@ fn spawn(dir: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> Running {
     Running {
         child,
         addr: addr.parse().unwrap(),
+        log,
     }
 }
 
@@ -146,4 +152,41 @@ fn help_and_version_print_and_exit() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
     let out = command(&dir, &[], &["--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("--demo"));
+}
+
+#[test]
+fn the_log_has_one_line_per_request_and_never_the_key() {
+    let dir = empty_dir();
+    let key = "sk-or-v1-secret-abcdef0123456789abcdef0123456789";
+    // Nothing listens on port 9 of loopback: every chat call fails upstream.
+    let env = [
+        ("PORT", "0"),
+        ("OPENROUTER_API_KEY", key),
+        ("OPENROUTER_BASE_URL", "http://127.0.0.1:9/api/v1"),
+    ];
+    let proxy = spawn(&dir, &env, &[]);
+    post_chat(proxy.addr, HELLO).expect_error(502);
+    request(
+        proxy.addr,
+        "GET",
+        "/health?key=sk-or-v1-in-a-query",
+        &[],
+        b"",
+    );
+    assert!(eventually(Duration::from_secs(2), || {
+        proxy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("GET /health 200"))
+    }));
+    let log = proxy.log.lock().unwrap().join("\n");
+    assert!(log.contains("POST /v1/chat/completions 502"), "{log}");
+    assert!(
+        log.contains("sk-or-v1-sec…789"),
+        "the banner shows the key masked: {log}"
+    );
+    assert!(!log.contains(key), "{log}");
+    assert!(!log.contains("in-a-query"), "{log}");
 }

@@ -641,3 +641,18 @@ fn several_requests_share_one_keep_alive_connection() {
         assert!(r.text().ends_with("data: [DONE]\n\n"));
     }
 }
+
+#[test]
+fn upstream_calls_go_through_http_proxy_when_set() {
+    // A second fake stands in for the proxy: it records what reaches it.
+    let relay = openrouter_proxy::fake_upstream::FakeUpstream::start().unwrap();
+    let via = format!("http://{}", relay.addr());
+    let proxy = start(&[("HTTP_PROXY", via.as_str())]);
+    let r = post_chat(proxy.addr, HELLO);
+    assert!(!relay.requests().is_empty(), "nothing reached HTTP_PROXY");
+    assert!(
+        proxy.fake.chat_requests().is_empty(),
+        "the call bypassed HTTP_PROXY"
+    );
+    r.expect_error(502);
+}
