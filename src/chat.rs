@@ -1,28 +1,20 @@
-//! `POST /v1/chat/completions`: validate the client's request, wait for an upstream slot,
-//! forward the body to OpenRouter, and answer with OpenRouter's reply, whole or streamed.
-//!
-//! This module decides what a chat call means; it does not know how HTTP is spoken on either
-//! side (`server.rs`, `upstream.rs`) nor how events are relayed (`relay.rs`).
+//! `POST /v1/chat/completions`: what a chat request must look like, and what a whole answer
+//! must look like. The body is read within its size limit and validated here, naming the
+//! first problem found; serving the call (model, key, retries) is `dispatch.rs`'s work.
 
 use std::io::Read;
 
 use serde_json::Value;
 
+use crate::dispatch::serve_chat;
 use crate::error::{ApiError, from_upstream};
 use crate::http::{HttpRequest, Reply};
-use crate::limiter::Refused;
-use crate::relay::SseRelay;
 use crate::state::AppState;
 
-/// Upstream answers larger than this are refused (real answers are far smaller; the limit
-/// only guards memory).
-const MAX_ANSWER_BYTES: u64 = 256 << 20;
-/// Error bodies are short; read at most this much of one.
-const MAX_ERROR_BYTES: u64 = 1 << 20;
-
-/// What the proxy needs to know about a valid chat request.
+/// A valid chat request: the parsed body and what the proxy reads from it.
 #[derive(Debug)]
 pub struct ChatRequest {
+    pub value: Value,
     pub stream: bool,
     pub model: Option<String>,
 }
@@ -31,42 +23,10 @@ pub fn chat_completions(state: &AppState, req: &mut HttpRequest) -> Result<Reply
     check_content_type(req)?;
     let body = read_body(req, state.config.max_body_bytes)?;
     let chat = ChatRequest::parse(&body)?;
-    let key = state.config.api_key.as_deref().ok_or(ApiError::NoApiKey)?;
-
-    let permit =
-        state
-            .limiter
-            .acquire(state.config.queue_timeout)
-            .map_err(|refused| match refused {
-                Refused::TimedOut { waited, limit } => ApiError::QueueTimeout { waited, limit },
-                Refused::QueueFull { waiting } => ApiError::QueueFull { waiting },
-            })?;
-    let response = state.upstream.post_chat(key, &body, chat.stream)?;
-
-    if response.status != 200 {
-        let bytes = response.body.read_all(MAX_ERROR_BYTES).unwrap_or_default();
-        return Err(from_upstream(response.status, &bytes, response.retry_after));
+    if state.keys.is_empty() {
+        return Err(ApiError::NoApiKey);
     }
-    if chat.stream && !response.is_json {
-        let relay = SseRelay::new(response.body, permit);
-        return Ok(Reply::stream(Box::new(relay)).with_model(chat.model));
-    }
-    // A whole answer (or a stream request answered with plain JSON, which is an error).
-    let bytes = response
-        .body
-        .read_all(MAX_ANSWER_BYTES)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::TimedOut => ApiError::UpstreamTimeout {
-                phase: "receiving the answer",
-                after: state.config.idle_timeout,
-            },
-            _ => ApiError::UpstreamUnreachable {
-                detail: format!("the answer was cut off: {e}"),
-            },
-        })?;
-    drop(permit);
-    let (body, model) = finish_completion(bytes)?;
-    Ok(Reply::json(200, body).with_model(model.or(chat.model)))
+    Ok(serve_chat(state, chat, &body))
 }
 
 /// Requires a JSON content type, so that form posts and typos get a clear answer.
@@ -196,7 +156,11 @@ impl ChatRequest {
                 }
             }
         }
-        Ok(ChatRequest { stream, model })
+        Ok(ChatRequest {
+            value,
+            stream,
+            model,
+        })
     }
 }
 

@@ -3,13 +3,10 @@
 //! process ends.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::config::{Config, RawSettings};
 use crate::fake_upstream::FakeUpstream;
 use crate::secret::mask_key;
-use crate::server;
-use crate::state::AppState;
 
 const HELP: &str = "\
 openrouter-proxy: one local OpenAI-compatible endpoint for OpenRouter's free models
@@ -84,14 +81,7 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
         None
     };
     let config = raw.validate().map_err(|e| e.to_string())?;
-    let listen = config.listen;
-    let state = AppState::new(config)?;
-    let server = server::start(Arc::clone(&state)).map_err(|e| {
-        format!(
-            "cannot listen on {listen}: {e}; is another copy running? Set PORT in .env to use \
-             another port"
-        )
-    })?;
+    let (state, server) = crate::start(config)?;
     print_banner(&state.config, server.local_addr().to_string(), args.demo);
     server.wait();
     Ok(())
@@ -114,11 +104,15 @@ fn print_banner(config: &Config, addr: String, demo: bool) {
     } else {
         eprintln!("  upstream: {}", config.base_url);
     }
-    match &config.api_key {
-        Some(key) => eprintln!("  key: {}", mask_key(key)),
-        None => eprintln!(
+    match config.keys.as_slice() {
+        [] => eprintln!(
             "  no OpenRouter key yet: chat calls will fail until you set OPENROUTER_API_KEY in .env \
              and restart"
+        ),
+        keys => eprintln!(
+            "  keys: {} ({:?})",
+            keys.iter().map(|k| mask_key(k)).collect::<Vec<_>>().join(", "),
+            config.strategy
         ),
     }
     eprintln!(

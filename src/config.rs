@@ -12,6 +12,8 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::key_pool::Strategy;
+use crate::retry_rule::RetryPolicy;
 use crate::secret::mask_key;
 
 /// The OpenRouter API all calls go to unless `OPENROUTER_BASE_URL` says otherwise.
@@ -22,6 +24,14 @@ const DEFAULT_REFERER: &str = "https://github.com/openrouter-proxy/openrouter-pr
 /// document each one (a test keeps them in step).
 pub const SETTINGS: &[&str] = &[
     "OPENROUTER_API_KEY",
+    "OPENROUTER_API_KEYS",
+    "LOAD_BALANCE_STRATEGY",
+    "FREE_DAILY_LIMIT",
+    "ALLOW_PAID_MODELS",
+    "FREE_MODEL_PREFERENCE",
+    "RETRY_POLICY",
+    "MODEL_COOLDOWN",
+    "CATALOG_REFRESH",
     "OPENROUTER_BASE_URL",
     "HOST",
     "PORT",
@@ -42,7 +52,17 @@ pub const SETTINGS: &[&str] = &[
 /// The validated configuration. Built once at start; cheap to share behind an `Arc`.
 #[derive(Clone)]
 pub struct Config {
-    pub api_key: Option<String>,
+    /// Every OpenRouter key: `OPENROUTER_API_KEY` first, then `OPENROUTER_API_KEYS`, no repeats.
+    pub keys: Vec<String>,
+    pub strategy: Strategy,
+    /// Free-model calls a key may make per UTC day when `GET /key` does not say.
+    pub free_daily_limit: u32,
+    pub allow_paid_models: bool,
+    pub model_preference: Vec<String>,
+    pub retry_policy: RetryPolicy,
+    /// How long a model that was rate limited or down is skipped, when OpenRouter gives no time.
+    pub model_cooldown: Duration,
+    pub catalog_refresh: Duration,
     /// Without a trailing slash.
     pub base_url: String,
     pub listen: SocketAddr,
@@ -64,7 +84,17 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Hand-written so that a key can never reach a log through `{:?}`.
         f.debug_struct("Config")
-            .field("api_key", &self.api_key.as_deref().map(mask_key))
+            .field(
+                "keys",
+                &self.keys.iter().map(|k| mask_key(k)).collect::<Vec<_>>(),
+            )
+            .field("strategy", &self.strategy)
+            .field("free_daily_limit", &self.free_daily_limit)
+            .field("allow_paid_models", &self.allow_paid_models)
+            .field("model_preference", &self.model_preference)
+            .field("retry_policy", &self.retry_policy)
+            .field("model_cooldown", &self.model_cooldown)
+            .field("catalog_refresh", &self.catalog_refresh)
             .field("base_url", &self.base_url)
             .field("listen", &self.listen)
             .field("cache_dir", &self.cache_dir)
@@ -213,8 +243,45 @@ impl RawSettings {
         // A chat call waiting for a slot holds a worker; keep room for /health and the rest.
         let worker_threads = worker_threads.max(nz(max_concurrent.get() + 4));
 
+        let mut keys: Vec<String> = Vec::new();
+        let listed = self.get("OPENROUTER_API_KEYS").unwrap_or("");
+        for key in self.get("OPENROUTER_API_KEY").into_iter().chain(listed.split(',')) {
+            let key = key.trim();
+            if !key.is_empty() && !keys.iter().any(|k| k == key) {
+                keys.push(key.to_string());
+            }
+        }
+        let strategy = self.parse_or(
+            "LOAD_BALANCE_STRATEGY",
+            Strategy::RoundRobin,
+            "round_robin, least_used or random",
+        )?;
+        let allow_paid_models = match self.get("ALLOW_PAID_MODELS") {
+            None => false,
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| err("ALLOW_PAID_MODELS", v, "expected true or false"))?,
+        };
+
         Ok(Config {
-            api_key: self.get("OPENROUTER_API_KEY").map(str::to_string),
+            keys,
+            strategy,
+            free_daily_limit: self.parse_or("FREE_DAILY_LIMIT", 50, "a whole number >= 1")?,
+            allow_paid_models,
+            model_preference: self
+                .get("FREE_MODEL_PREFERENCE")
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect(),
+            retry_policy: self.parse_or(
+                "RETRY_POLICY",
+                RetryPolicy::Smart,
+                "smart, never, or a number of attempts from 2 to 10",
+            )?,
+            model_cooldown: self.duration_or("MODEL_COOLDOWN", 60.0)?,
+            catalog_refresh: self.duration_or("CATALOG_REFRESH", 3600.0)?,
             base_url: base_url.trim_end_matches('/').to_string(),
             listen: SocketAddr::new(ip, port),
             cache_dir: PathBuf::from(self.get("CACHE_DIR").unwrap_or("./cache")),
@@ -278,6 +345,14 @@ fn err(var: &str, value: &str, reason: &str) -> ConfigError {
     }
 }
 
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 fn parse_host(host: &str) -> Option<IpAddr> {
     if host.eq_ignore_ascii_case("localhost") {
         return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -330,7 +405,32 @@ mod tests {
         assert_eq!(c.max_concurrent.get(), 5);
         assert_eq!(c.queue_timeout, Duration::from_secs(60));
         assert_eq!(c.max_body_bytes, 32 << 20);
-        assert!(c.api_key.is_none());
+        assert!(c.keys.is_empty());
+        assert_eq!(c.strategy, Strategy::RoundRobin);
+        assert_eq!(c.retry_policy, RetryPolicy::Smart);
+        assert!(!c.allow_paid_models);
+    }
+
+    #[test]
+    fn keys_come_from_both_settings_without_repeats() {
+        let c = config(&[
+            ("OPENROUTER_API_KEY", "sk-a"),
+            ("OPENROUTER_API_KEYS", " sk-b, sk-a ,,sk-c"),
+            ("LOAD_BALANCE_STRATEGY", "least_used"),
+            ("FREE_MODEL_PREFERENCE", "a/b:free, c/d:free"),
+            ("ALLOW_PAID_MODELS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.keys, vec!["sk-a", "sk-b", "sk-c"]);
+        assert_eq!(c.strategy, Strategy::LeastUsed);
+        assert_eq!(c.model_preference, vec!["a/b:free", "c/d:free"]);
+        assert!(c.allow_paid_models);
+        let e = config(&[("LOAD_BALANCE_STRATEGY", "fastest")]).unwrap_err();
+        assert_eq!(e.var, "LOAD_BALANCE_STRATEGY");
+        let e = config(&[("RETRY_POLICY", "always")]).unwrap_err();
+        assert_eq!(e.var, "RETRY_POLICY");
+        let e = config(&[("ALLOW_PAID_MODELS", "maybe")]).unwrap_err();
+        assert_eq!(e.var, "ALLOW_PAID_MODELS");
     }
 
     #[test]
@@ -363,7 +463,7 @@ mod tests {
             ("OPENROUTER_BASE_URL", "http://127.0.0.1:9/api/v1/"),
         ])
         .unwrap();
-        assert!(c.api_key.is_none());
+        assert!(c.keys.is_empty());
         assert_eq!(c.base_url, "http://127.0.0.1:9/api/v1");
     }
 

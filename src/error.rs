@@ -62,6 +62,14 @@ pub enum ApiError {
     UpstreamInvalid {
         detail: String,
     },
+    /// Nothing can serve the request now (keys out of quota, models cooling down, a model
+    /// that is not free): the message says why and when it clears.
+    Unavailable {
+        status: u16,
+        code: &'static str,
+        message: String,
+        retry_after: Option<u64>,
+    },
     Internal {
         detail: String,
     },
@@ -88,6 +96,7 @@ impl ApiError {
             ApiError::UpstreamTimeout { .. } => 504,
             ApiError::Upstream { status, .. } => *status,
             ApiError::UpstreamInvalid { .. } => 502,
+            ApiError::Unavailable { status, .. } => *status,
             ApiError::Internal { .. } => 500,
         }
     }
@@ -128,6 +137,7 @@ impl ApiError {
             ApiError::UpstreamTimeout { .. } => "upstream_timeout",
             ApiError::Upstream { code, .. } => return code.clone(),
             ApiError::UpstreamInvalid { .. } => "upstream_invalid_response",
+            ApiError::Unavailable { code, .. } => code,
             ApiError::Internal { .. } => "internal_error",
         };
         Value::from(word)
@@ -138,6 +148,7 @@ impl ApiError {
         match self {
             ApiError::QueueTimeout { .. } | ApiError::QueueFull { .. } => Some("5".into()),
             ApiError::Upstream { retry_after, .. } => retry_after.clone(),
+            ApiError::Unavailable { retry_after, .. } => retry_after.map(|s| s.to_string()),
             _ => None,
         }
     }
@@ -229,6 +240,7 @@ impl fmt::Display for ApiError {
                     "OpenRouter sent an answer that is not a completion: {detail}"
                 )
             }
+            ApiError::Unavailable { message, .. } => f.write_str(message),
             ApiError::Internal { detail } => write!(f, "internal error: {detail}"),
         }
     }

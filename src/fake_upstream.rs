@@ -322,15 +322,12 @@ fn serve_connection(conn: TcpStream, shared: &Shared) {
     while let Ok(Some(request)) = read_request(&mut reader) {
         lock(&shared.seen).push(request.clone());
         let keep_alive = if request.path.ends_with("/chat/completions") {
-            let now = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
-            shared.peak.fetch_max(now, Ordering::SeqCst);
+            let call = ActiveCall::begin(shared);
             let script = lock(&shared.script).pop_front();
             let script = script.unwrap_or_else(|| default_chat(&request, shared));
-            let keep = answer(&mut writer, &mut reader, script, shared);
-            shared.active.fetch_sub(1, Ordering::SeqCst);
-            keep
+            answer(&mut writer, &mut reader, script, shared, Some(call))
         } else {
-            answer(&mut writer, &mut reader, other_route(&request), shared)
+            answer(&mut writer, &mut reader, other_route(&request), shared, None)
         };
         if !keep_alive {
             let _ = writer.shutdown(Shutdown::Both);
@@ -407,12 +404,33 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Seen>> {
     Ok(Some(seen))
 }
 
-/// Plays one script; returns whether the connection can carry another request.
+/// Counts a chat call as in flight from its arrival until just before its last bytes leave,
+/// so that the proxy, which may start its next call as soon as it has read them, never sees
+/// the fake count one call too many.
+struct ActiveCall<'a>(&'a Shared);
+
+impl<'a> ActiveCall<'a> {
+    fn begin(shared: &'a Shared) -> ActiveCall<'a> {
+        let now = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.peak.fetch_max(now, Ordering::SeqCst);
+        ActiveCall(shared)
+    }
+}
+
+impl Drop for ActiveCall<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Plays one script; returns whether the connection can carry another request. `call` is
+/// ended before the last write.
 fn answer(
     writer: &mut TcpStream,
     reader: &mut BufReader<TcpStream>,
     script: Script,
     shared: &Shared,
+    call: Option<ActiveCall>,
 ) -> bool {
     match script {
         Script::Json {
@@ -430,9 +448,9 @@ fn answer(
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
             head.push_str("\r\n");
-            writer.write_all(head.as_bytes()).is_ok()
-                && writer.write_all(body.as_bytes()).is_ok()
-                && writer.flush().is_ok()
+            head.push_str(&body);
+            drop(call);
+            writer.write_all(head.as_bytes()).is_ok() && writer.flush().is_ok()
         }
         Script::Stream { events, gap, end } => {
             lock(&shared.event_times).clear();
@@ -441,9 +459,13 @@ fn answer(
             if writer.write_all(head.as_bytes()).is_err() {
                 return false;
             }
+            let mut call = call;
             for (i, event) in events.iter().enumerate() {
                 if i > 0 {
                     thread::sleep(gap);
+                }
+                if i + 1 == events.len() && end == StreamEnd::Complete {
+                    call.take();
                 }
                 let sent = write!(writer, "{:x}\r\n{event}\r\n", event.len())
                     .and_then(|()| writer.flush());
@@ -453,6 +475,7 @@ fn answer(
                 }
                 lock(&shared.event_times).push(Instant::now());
             }
+            drop(call);
             match end {
                 StreamEnd::Complete => writer.write_all(b"0\r\n\r\n").is_ok(),
                 StreamEnd::Drop => false,

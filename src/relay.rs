@@ -24,6 +24,11 @@ pub struct SseRelay<R: Read> {
     reader: BufReader<R>,
     /// Held for the whole stream; released when the relay is dropped or finished.
     permit: Option<Permit>,
+    /// Events read by [`SseRelay::start`] and not yet sent.
+    pending: Vec<u8>,
+    /// `data:` events seen so far, and the `error` object of the first one if it had one.
+    data_events: usize,
+    first_error: Option<serde_json::Value>,
     /// The event being assembled: its raw lines, and its `data:` payload.
     raw: Vec<u8>,
     data: Vec<u8>,
@@ -46,7 +51,7 @@ struct Chunk {
     model: Option<String>,
     #[serde(default)]
     choices: Vec<ChunkChoice>,
-    error: Option<serde::de::IgnoredAny>,
+    error: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -61,11 +66,22 @@ struct Delta {
     reasoning: Option<String>,
 }
 
-impl<R: Read> SseRelay<R> {
-    pub fn new(reader: R, permit: Permit) -> SseRelay<R> {
+/// Why a stream failed before its first event: it can still be retried.
+#[derive(Debug)]
+pub struct EarlyFailure {
+    pub message: String,
+    /// The upstream's `error` object, when the first event was an error.
+    pub error: Option<serde_json::Value>,
+}
+
+impl<R: Read + Send> SseRelay<R> {
+    pub fn new(reader: R) -> SseRelay<R> {
         SseRelay {
             reader: BufReader::with_capacity(16 * 1024, reader),
-            permit: Some(permit),
+            permit: None,
+            pending: Vec::new(),
+            data_events: 0,
+            first_error: None,
             raw: Vec::new(),
             data: Vec::new(),
             saw_content: false,
@@ -79,13 +95,54 @@ impl<R: Read> SseRelay<R> {
         }
     }
 
+    /// Reads up to the first `data:` event and keeps what it read for the client. A stream
+    /// that ends, breaks or carries an error before that has sent the client nothing, so the
+    /// call can be retried: that is an [`EarlyFailure`].
+    pub fn start(reader: R) -> Result<SseRelay<R>, EarlyFailure> {
+        let mut relay = SseRelay::new(reader);
+        let mut pending = Vec::new();
+        while relay.data_events == 0 && !relay.done {
+            relay.next_piece(&mut pending);
+        }
+        if relay.data_events == 0 || relay.first_error.is_some() {
+            let message = match &relay.first_error {
+                Some(e) => e["message"]
+                    .as_str()
+                    .unwrap_or("the stream began with an error")
+                    .to_string(),
+                None => "the stream ended before its first event".to_string(),
+            };
+            return Err(EarlyFailure {
+                message,
+                error: relay.first_error,
+            });
+        }
+        relay.pending = pending;
+        Ok(relay)
+    }
+
+    /// Makes the relay hold the call's concurrency slot until it ends.
+    pub fn holding(mut self, permit: Permit) -> SseRelay<R> {
+        self.permit = Some(permit);
+        self
+    }
+
+    /// The model named by the events so far.
+    pub fn model(&self) -> Option<&str> {
+        Some(self.last_model.as_str()).filter(|m| !m.is_empty())
+    }
+
     /// Learns what it needs from one event's JSON; anything unparseable is passed on as is.
     fn inspect(&mut self) {
+        self.data_events += 1;
         let Ok(chunk) = serde_json::from_slice::<Chunk>(&self.data) else {
             return;
         };
-        if chunk.error.is_some() {
+        if let Some(error) = chunk.error {
             self.saw_error = true;
+            if self.data_events == 1 {
+                self.first_error = Some(error);
+            }
         }
         if let Some(id) = chunk.id {
             self.last_id = id;
@@ -178,6 +235,10 @@ fn push_event(out: &mut Vec<u8>, event: &serde_json::Value) {
 
 impl<R: Read + Send> EventStream for SseRelay<R> {
     fn next_piece(&mut self, out: &mut Vec<u8>) -> bool {
+        if !self.pending.is_empty() {
+            out.append(&mut self.pending);
+            return true;
+        }
         if self.done {
             return false;
         }
@@ -246,7 +307,7 @@ mod tests {
     fn relay_all(input: &[u8]) -> String {
         let limiter = Limiter::new(1, 1);
         let permit = limiter.acquire(Duration::ZERO).unwrap();
-        let mut relay = SseRelay::new(input, permit);
+        let mut relay = SseRelay::new(input).holding(permit);
         let mut out = Vec::new();
         while relay.next_piece(&mut out) {}
         String::from_utf8(out).unwrap()
@@ -341,6 +402,27 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert_eq!(events[1]["error"]["message"], "provider died");
         assert!(out.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn start_keeps_the_first_event_or_reports_an_early_failure() {
+        let input = ": OPENROUTER PROCESSING\n\ndata: {\"model\":\"m:free\",\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        let mut relay = SseRelay::start(input.as_bytes()).unwrap();
+        assert_eq!(relay.model(), Some("m:free"));
+        let mut out = Vec::new();
+        while relay.next_piece(&mut out) {}
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(": OPENROUTER PROCESSING\n\ndata: {"), "{text}");
+        assert!(text.ends_with("data: [DONE]\n\n"));
+
+        let failure = SseRelay::start(&b": OPENROUTER PROCESSING\n\n"[..]).err().unwrap();
+        assert!(failure.message.contains("before its first event"));
+        let failure = SseRelay::start(&b"data: [DONE]\n\n"[..]).err().unwrap();
+        assert!(failure.error.is_none());
+        let err = "data: {\"error\":{\"message\":\"Provider returned error\",\"code\":429}}\n\n";
+        let failure = SseRelay::start(err.as_bytes()).err().unwrap();
+        assert_eq!(failure.message, "Provider returned error");
+        assert_eq!(failure.error.unwrap()["code"], 429);
     }
 
     #[test]

@@ -46,12 +46,7 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
     }
     match route {
         Route::Health => Ok(health(state)),
-        Route::Models => {
-            let body = state
-                .models
-                .get(&state.upstream, state.config.api_key.as_deref())?;
-            Ok(Reply::json(200, body.to_vec()))
-        }
+        Route::Models => models(state),
         Route::Chat => chat_completions(state, req),
     }
 }
@@ -73,9 +68,29 @@ fn check_proxy_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> 
     }
 }
 
+/// `GET /v1/models`: the free models (all models when paid ones are allowed).
+fn models(state: &AppState) -> Result<Reply, ApiError> {
+    let catalog = state
+        .catalog
+        .snapshot_when_ready(state.config.connect_timeout);
+    if catalog.is_empty() {
+        return Err(ApiError::Unavailable {
+            status: 503,
+            code: "models_not_loaded",
+            message: "the model list has not loaded from OpenRouter yet (and there is no \
+                      cached copy); the proxy keeps trying in the background"
+                .into(),
+            retry_after: Some(30),
+        });
+    }
+    let body = catalog.list_body(state.config.allow_paid_models).to_vec();
+    Ok(Reply::json(200, body))
+}
+
 fn health(state: &AppState) -> Reply {
     let usage = state.limiter.usage();
-    let key_configured = state.config.api_key.is_some();
+    let key_configured = !state.keys.is_empty();
+    let catalog = state.catalog.snapshot();
     let mut body = json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -85,6 +100,11 @@ fn health(state: &AppState) -> Reply {
             "limit": usage.limit,
             "in_flight": usage.in_flight,
             "waiting": usage.waiting,
+        },
+        "keys": state.keys.report(),
+        "models": {
+            "free": catalog.free_models().count(),
+            "total": catalog.models.len(),
         },
     });
     if !key_configured {

@@ -7,9 +7,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use openrouter_proxy::config::RawSettings;
 use openrouter_proxy::fake_upstream::FakeUpstream;
-use openrouter_proxy::server;
 use openrouter_proxy::state::AppState;
 use serde_json::Value;
 
@@ -27,21 +29,39 @@ pub fn start(extra: &[(&str, &str)]) -> TestProxy {
     start_with(fake, extra)
 }
 
+/// Starts a proxy pointed at `fake`. Unless `extra` says otherwise, it has one key, its own
+/// empty cache folder, and never retries (so that each scripted failure reaches the client).
 pub fn start_with(fake: FakeUpstream, extra: &[(&str, &str)]) -> TestProxy {
     let base = fake.base_url();
+    let cache = scratch_dir();
+    let cache = cache.to_str().unwrap();
     let mut pairs = vec![
         ("OPENROUTER_API_KEY", KEY),
         ("OPENROUTER_BASE_URL", base.as_str()),
         ("PORT", "0"),
+        ("CACHE_DIR", cache),
+        ("RETRY_POLICY", "never"),
     ];
     pairs.extend_from_slice(extra);
     let config = RawSettings::from_pairs(pairs).validate().expect("config");
-    let state = AppState::new(config).expect("state");
-    let running = server::start(Arc::clone(&state)).expect("server");
+    let (state, running) = openrouter_proxy::start(config).expect("start");
     let addr = running.local_addr();
     // The server runs until the test process ends.
     std::mem::forget(running);
     TestProxy { addr, state, fake }
+}
+
+/// A new empty folder under the system's temporary folder.
+pub fn scratch_dir() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "orp-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 pub const HELLO: &str = r#"{"messages":[{"role":"user","content":"Hi"}]}"#;

@@ -1,0 +1,299 @@
+//! Serves one chat call: resolves the model, waits for an upstream slot, then for each attempt
+//! picks the model and the key, sends the request, and classifies what came back. A retryable
+//! failure is tried again when the retry policy allows: on the next model in the ranking for
+//! an automatic choice, on the same model when the client pinned one, with another key when
+//! the key was at fault. Streams can be retried only before their first event has reached the
+//! client, which `SseRelay::start` guarantees.
+//!
+//! Every reply, success or failure, says in `X-Proxy-Model`, `X-Proxy-Attempts` and
+//! `X-Proxy-Key` (masked) what happened.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::catalog::Snapshot;
+use crate::chat::{ChatRequest, finish_completion};
+use crate::error::{ApiError, from_upstream};
+use crate::failure::{Failure, classify_status};
+use crate::http::Reply;
+use crate::key_pool::KeyLease;
+use crate::limiter::Refused;
+use crate::model_choice::{Needs, Ranking, Target, rank, resolve};
+use crate::relay::SseRelay;
+use crate::state::AppState;
+use crate::tokens::estimate_prompt_tokens;
+use crate::upstream::UpstreamBody;
+
+/// Upstream answers larger than this are refused (real answers are far smaller; the limit
+/// only guards memory).
+const MAX_ANSWER_BYTES: u64 = 256 << 20;
+/// Error bodies are short; read at most this much of one.
+const MAX_ERROR_BYTES: u64 = 1 << 20;
+
+/// What one attempt produced when it succeeded.
+enum Answer {
+    Whole {
+        body: Vec<u8>,
+        model: Option<String>,
+    },
+    Stream(SseRelay<UpstreamBody>),
+}
+
+/// Which model and key the last attempt used, for the reply's headers.
+struct Attempted {
+    model: String,
+    key: String,
+    count: u32,
+}
+
+/// Serves a validated chat request; always returns the reply to send.
+pub fn serve_chat(state: &AppState, chat: ChatRequest, body: &[u8]) -> Reply {
+    let mut attempted = None;
+    match serve(state, chat, body, &mut attempted) {
+        Ok(reply) => reply,
+        Err(error) => with_headers(error.into_reply(), attempted.as_ref()),
+    }
+}
+
+fn serve(
+    state: &AppState,
+    mut chat: ChatRequest,
+    body: &[u8],
+    attempted: &mut Option<Attempted>,
+) -> Result<Reply, ApiError> {
+    let config = &state.config;
+    let catalog = state.catalog.snapshot_when_ready(config.connect_timeout);
+    let target = resolve(chat.model.as_deref(), &catalog, config.allow_paid_models)?;
+    let needs = Needs::of(&chat.value, estimate_prompt_tokens(&chat.value));
+    if target == Target::Auto {
+        let ranking = ranking(state, &catalog, &needs, &[]);
+        if ranking.order.is_empty() {
+            return Err(nothing_can_serve(&ranking));
+        }
+    }
+    let permit = state
+        .limiter
+        .acquire(config.queue_timeout)
+        .map_err(|refused| match refused {
+            Refused::TimedOut { waited, limit } => ApiError::QueueTimeout { waited, limit },
+            Refused::QueueFull { waiting } => ApiError::QueueFull { waiting },
+        })?;
+
+    let mut tried_models: Vec<String> = Vec::new();
+    let mut excluded_keys: Vec<usize> = Vec::new();
+    let mut last_error: Option<ApiError> = None;
+    for count in 1.. {
+        let (model, free) = match &target {
+            Target::Pinned { id, free } => (id.clone(), *free),
+            Target::Auto => match ranking(state, &catalog, &needs, &tried_models).order.first() {
+                Some(m) => (m.id.clone(), true),
+                None => return Err(last_error.unwrap_or(ApiError::Internal {
+                    detail: "no model left to try".into(),
+                })),
+            },
+        };
+        let key = match state.keys.choose(&excluded_keys, free) {
+            Ok(key) => key,
+            Err(e) => return Err(last_error.unwrap_or(e)),
+        };
+        *attempted = Some(Attempted {
+            model: model.clone(),
+            key: key.masked.clone(),
+            count,
+        });
+        let payload = payload_for(&mut chat, body, &model);
+        let started = Instant::now();
+        match attempt(state, &key, &payload, chat.stream) {
+            Ok(answer) => {
+                state.health.record_success(&model, started.elapsed());
+                state.history.record(true);
+                let (reply, answered) = match answer {
+                    Answer::Whole { body, model } => (Reply::json(200, body), model),
+                    Answer::Stream(relay) => {
+                        let answered = relay.model().map(str::to_string);
+                        (Reply::stream(Box::new(relay.holding(permit))), answered)
+                    }
+                };
+                let answered = answered.unwrap_or(model);
+                let attempted = Attempted {
+                    model: answered.clone(),
+                    key: key.masked,
+                    count,
+                };
+                return Ok(with_headers(reply.with_model(Some(answered)), Some(&attempted)));
+            }
+            Err((failure, error)) => {
+                state.history.record(false);
+                state.keys.record_failure(key.index, &failure);
+                note_model_failure(state, &model, &failure);
+                if !failure.retryable() || !state.history.may_retry(config.retry_policy, count) {
+                    return Err(error);
+                }
+                eprintln!(
+                    "retrying: {model} with key {} failed ({}: {error})",
+                    key.masked,
+                    failure.label()
+                );
+                if failure.tied_to_key() {
+                    excluded_keys.push(key.index);
+                } else if target == Target::Auto {
+                    tried_models.push(model);
+                }
+                last_error = Some(error);
+            }
+        }
+    }
+    unreachable!("the attempt loop returns")
+}
+
+fn ranking(state: &AppState, catalog: &Snapshot, needs: &Needs, exclude: &[String]) -> Ranking {
+    rank(
+        catalog,
+        needs,
+        &state.health,
+        &state.config.model_preference,
+        exclude,
+        Instant::now(),
+    )
+}
+
+/// Why no free model can take a request: none is able to (400), or all able ones are cooling
+/// down (503, with when the first comes back).
+fn nothing_can_serve(ranking: &Ranking) -> ApiError {
+    if ranking.capable == 0 {
+        return ApiError::bad_request(
+            "no free model can serve this request (it needs tools, image input, a \
+             response_format or a context none of them has); GET /v1/models shows what each \
+             supports",
+            None,
+        );
+    }
+    let wait = ranking
+        .next_back
+        .map(|t| t.saturating_duration_since(Instant::now()))
+        .unwrap_or_default();
+    ApiError::Unavailable {
+        status: 503,
+        code: "models_cooling_down",
+        message: format!(
+            "every free model able to serve this request is resting after rate limits or \
+             errors; the first is back in {}",
+            crate::key_pool::human_duration(wait)
+        ),
+        retry_after: Some(wait.as_secs().max(1)),
+    }
+}
+
+/// The body to send for `model`: the client's bytes when they already name it, else the
+/// request with `model` replaced.
+fn payload_for<'a>(chat: &mut ChatRequest, body: &'a [u8], model: &str) -> Cow<'a, [u8]> {
+    if chat.model.as_deref() == Some(model) {
+        return Cow::Borrowed(body);
+    }
+    chat.value["model"] = Value::from(model);
+    Cow::Owned(serde_json::to_vec(&chat.value).unwrap_or_default())
+}
+
+/// Records what a failure says about the model: busy or down models cool down.
+fn note_model_failure(state: &AppState, model: &str, failure: &Failure) {
+    match failure {
+        Failure::ModelUnavailable { retry_after, .. } => {
+            let cooldown = retry_after.unwrap_or(state.config.model_cooldown);
+            state
+                .health
+                .record_failure(model, Some(cooldown), failure.label());
+        }
+        Failure::Network | Failure::BadAnswer => {
+            state.health.record_failure(model, None, failure.label())
+        }
+        // The key's or the request's fault, not the model's.
+        _ => {}
+    }
+}
+
+/// One upstream attempt.
+fn attempt(
+    state: &AppState,
+    key: &KeyLease,
+    payload: &[u8],
+    stream: bool,
+) -> Result<Answer, (Failure, ApiError)> {
+    let response = state
+        .upstream
+        .post_chat(&key.secret, payload, stream)
+        .map_err(|e| (Failure::Network, ApiError::from(e)))?;
+    if response.status != 200 {
+        let bytes = response.body.read_all(MAX_ERROR_BYTES).unwrap_or_default();
+        let failure = classify_status(response.status, &bytes, response.retry_after.as_deref());
+        return Err((
+            failure,
+            from_upstream(response.status, &bytes, response.retry_after),
+        ));
+    }
+    if stream && !response.is_json {
+        return SseRelay::start(response.body)
+            .map(Answer::Stream)
+            .map_err(|early| match early.error {
+                Some(error) => {
+                    let body = json!({ "error": error }).to_string();
+                    envelope_failure(from_upstream(200, body.as_bytes(), None))
+                }
+                None => (
+                    Failure::BadAnswer,
+                    ApiError::UpstreamInvalid {
+                        detail: early.message,
+                    },
+                ),
+            });
+    }
+    let bytes = response
+        .body
+        .read_all(MAX_ANSWER_BYTES)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => (
+                Failure::Network,
+                ApiError::UpstreamTimeout {
+                    phase: "receiving the answer",
+                    after: state.config.idle_timeout,
+                },
+            ),
+            _ => (
+                Failure::Network,
+                ApiError::UpstreamUnreachable {
+                    detail: format!("the answer was cut off: {e}"),
+                },
+            ),
+        })?;
+    match finish_completion(bytes) {
+        Ok((body, model)) => Ok(Answer::Whole { body, model }),
+        Err(error @ ApiError::Upstream { .. }) => Err(envelope_failure(error)),
+        Err(error) => Err((Failure::BadAnswer, error)),
+    }
+}
+
+/// A 200 (or a first event) carrying an error envelope: a failure classified by the code and
+/// message inside, and never fatal, since the request itself was accepted.
+fn envelope_failure(error: ApiError) -> (Failure, ApiError) {
+    let envelope = json!({"error": {"message": error.to_string()}}).to_string();
+    let failure = match classify_status(error.status(), envelope.as_bytes(), None) {
+        Failure::Fatal => Failure::BadAnswer,
+        f => f,
+    };
+    (failure, error)
+}
+
+fn with_headers(mut reply: Reply, attempted: Option<&Attempted>) -> Reply {
+    if let Some(a) = attempted {
+        reply = reply
+            .with_header("X-Proxy-Model", a.model.clone())
+            .with_header("X-Proxy-Attempts", a.count.to_string())
+            // Header values are ASCII: the mask's ellipsis becomes three dots.
+            .with_header("X-Proxy-Key", a.key.replace('…', "..."));
+        if reply.model.is_none() {
+            reply.model = Some(a.model.clone());
+        }
+    }
+    reply
+}
