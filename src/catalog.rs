@@ -259,7 +259,10 @@ impl Catalog {
         if !snapshot.is_empty() {
             return snapshot;
         }
-        let done = self.first_try_done.lock().unwrap_or_else(|e| e.into_inner());
+        let done = self
+            .first_try_done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let _ = self
             .tried
             .wait_timeout_while(done, limit, |done| !*done)
@@ -270,11 +273,12 @@ impl Catalog {
     /// Fetches the list from OpenRouter; on success swaps it in and saves it to the cache.
     pub fn refresh(&self, upstream: &Upstream, key: Option<&str>) -> Result<usize, ApiError> {
         let result = fetch(upstream, key).and_then(|(bytes, list)| {
-            let snapshot = Snapshot::from_list(&list, Some(SystemTime::now())).ok_or_else(|| {
-                ApiError::UpstreamInvalid {
-                    detail: "the model list has no 'data' array".into(),
-                }
-            })?;
+            let snapshot =
+                Snapshot::from_list(&list, Some(SystemTime::now())).ok_or_else(|| {
+                    ApiError::UpstreamInvalid {
+                        detail: "the model list has no 'data' array".into(),
+                    }
+                })?;
             if let Err(e) = write_atomically(&self.cache_file, &bytes) {
                 eprintln!(
                     "warning: cannot save the model list to {}: {e}",
@@ -285,7 +289,10 @@ impl Catalog {
             *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
             Ok(free)
         });
-        *self.first_try_done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        *self
+            .first_try_done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = true;
         self.tried.notify_all();
         result
     }
@@ -295,12 +302,13 @@ fn fetch(upstream: &Upstream, key: Option<&str>) -> Result<(Vec<u8>, Value), Api
     let response = upstream.get("/models", key)?;
     let status = response.status;
     let retry_after = response.retry_after.clone();
-    let bytes = response
-        .body
-        .read_all(MAX_LIST_BYTES)
-        .map_err(|e| ApiError::UpstreamUnreachable {
-            detail: format!("reading the model list failed: {e}"),
-        })?;
+    let bytes =
+        response
+            .body
+            .read_all(MAX_LIST_BYTES)
+            .map_err(|e| ApiError::UpstreamUnreachable {
+                detail: format!("reading the model list failed: {e}"),
+            })?;
     if status != 200 {
         return Err(from_upstream(status, &bytes, retry_after));
     }
@@ -344,7 +352,10 @@ mod tests {
         let snap = fixture();
         let free: Vec<&str> = snap.free_models().map(|m| m.id.as_str()).collect();
         assert_eq!(free.len(), 23, "22 :free models and the router: {free:?}");
-        assert!(free.iter().all(|id| id.ends_with(":free") || *id == FREE_ROUTER));
+        assert!(
+            free.iter()
+                .all(|id| id.ends_with(":free") || *id == FREE_ROUTER)
+        );
         assert!(!snap.get("meta-llama/llama-3.3-70b-instruct").unwrap().free);
 
         let router = json!({"data":[

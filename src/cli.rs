@@ -111,7 +111,10 @@ fn print_banner(config: &Config, addr: String, demo: bool) {
         ),
         keys => eprintln!(
             "  keys: {} ({:?})",
-            keys.iter().map(|k| mask_key(k)).collect::<Vec<_>>().join(", "),
+            keys.iter()
+                .map(|k| mask_key(k))
+                .collect::<Vec<_>>()
+                .join(", "),
             config.strategy
         ),
     }

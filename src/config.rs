@@ -245,7 +245,11 @@ impl RawSettings {
 
         let mut keys: Vec<String> = Vec::new();
         let listed = self.get("OPENROUTER_API_KEYS").unwrap_or("");
-        for key in self.get("OPENROUTER_API_KEY").into_iter().chain(listed.split(',')) {
+        for key in self
+            .get("OPENROUTER_API_KEY")
+            .into_iter()
+            .chain(listed.split(','))
+        {
             let key = key.trim();
             if !key.is_empty() && !keys.iter().any(|k| k == key) {
                 keys.push(key.to_string());

@@ -38,7 +38,7 @@ enum Answer {
         body: Vec<u8>,
         model: Option<String>,
     },
-    Stream(SseRelay<UpstreamBody>),
+    Stream(Box<SseRelay<UpstreamBody>>),
 }
 
 /// Which model and key the last attempt used, for the reply's headers.
@@ -87,11 +87,16 @@ fn serve(
     for count in 1.. {
         let (model, free) = match &target {
             Target::Pinned { id, free } => (id.clone(), *free),
-            Target::Auto => match ranking(state, &catalog, &needs, &tried_models).order.first() {
+            Target::Auto => match ranking(state, &catalog, &needs, &tried_models)
+                .order
+                .first()
+            {
                 Some(m) => (m.id.clone(), true),
-                None => return Err(last_error.unwrap_or(ApiError::Internal {
-                    detail: "no model left to try".into(),
-                })),
+                None => {
+                    return Err(last_error.unwrap_or(ApiError::Internal {
+                        detail: "no model left to try".into(),
+                    }));
+                }
             },
         };
         let key = match state.keys.choose(&excluded_keys, free) {
@@ -122,7 +127,10 @@ fn serve(
                     key: key.masked,
                     count,
                 };
-                return Ok(with_headers(reply.with_model(Some(answered)), Some(&attempted)));
+                return Ok(with_headers(
+                    reply.with_model(Some(answered)),
+                    Some(&attempted),
+                ));
             }
             Err((failure, error)) => {
                 state.history.record(false);
@@ -234,7 +242,7 @@ fn attempt(
     }
     if stream && !response.is_json {
         return SseRelay::start(response.body)
-            .map(Answer::Stream)
+            .map(|relay| Answer::Stream(Box::new(relay)))
             .map_err(|early| match early.error {
                 Some(error) => {
                     let body = json!({ "error": error }).to_string();

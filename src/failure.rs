@@ -144,7 +144,11 @@ mod tests {
             Failure::Fatal
         );
         assert!(!Failure::Fatal.retryable());
-        let f = classify_status(401, br#"{"error":{"message":"User not found.","code":401}}"#, None);
+        let f = classify_status(
+            401,
+            br#"{"error":{"message":"User not found.","code":401}}"#,
+            None,
+        );
         assert_eq!(f, Failure::KeyRejected);
         assert!(f.tied_to_key());
     }

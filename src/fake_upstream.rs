@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -220,6 +220,8 @@ struct Shared {
     event_times: Mutex<Vec<Instant>>,
     /// Gap between events of default streams.
     default_gap: Mutex<Duration>,
+    /// When set, `GET /models` answers 503 (OpenRouter down for the catalog).
+    models_down: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -272,6 +274,11 @@ impl FakeUpstream {
     /// Queues what the next chat call gets.
     pub fn push(&self, script: Script) {
         lock(&self.shared.script).push_back(script);
+    }
+
+    /// Makes `GET /models` fail (or work again).
+    pub fn set_models_down(&self, down: bool) {
+        self.shared.models_down.store(down, Ordering::SeqCst);
     }
 
     pub fn set_default_gap(&self, gap: Duration) {
@@ -327,7 +334,15 @@ fn serve_connection(conn: TcpStream, shared: &Shared) {
             let script = script.unwrap_or_else(|| default_chat(&request, shared));
             answer(&mut writer, &mut reader, script, shared, Some(call))
         } else {
-            answer(&mut writer, &mut reader, other_route(&request), shared, None)
+            let script = if shared.models_down.load(Ordering::SeqCst) {
+                Script::json(
+                    503,
+                    r#"{"error":{"message":"Service Unavailable","code":503}}"#,
+                )
+            } else {
+                other_route(&request)
+            };
+            answer(&mut writer, &mut reader, script, shared, None)
         };
         if !keep_alive {
             let _ = writer.shutdown(Shutdown::Both);

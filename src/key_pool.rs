@@ -335,7 +335,6 @@ impl KeyPool {
             Failure::KeyPerDay { reset } => {
                 let at = reset.filter(|t| *t > now);
                 key.out_until = Some(at.unwrap_or_else(next_utc_midnight));
-                key.used = key.used.max(key.limit);
             }
             Failure::KeyRejected => key.disabled = true,
             _ => return,
@@ -479,7 +478,8 @@ pub fn next_utc_midnight() -> SystemTime {
 }
 
 fn to_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn from_ms(ms: u64) -> SystemTime {
@@ -514,7 +514,9 @@ mod tests {
     }
 
     fn picks(pool: &KeyPool, n: usize) -> Vec<usize> {
-        (0..n).map(|_| pool.choose(&[], true).unwrap().index).collect()
+        (0..n)
+            .map(|_| pool.choose(&[], true).unwrap().index)
+            .collect()
     }
 
     #[test]
@@ -590,6 +592,9 @@ mod tests {
     fn durations_read_well() {
         assert_eq!(human_duration(Duration::from_secs(5)), "5 s");
         assert_eq!(human_duration(Duration::from_secs(90)), "2 min");
-        assert_eq!(human_duration(Duration::from_secs(3 * 3600 + 300)), "3 h 5 min");
+        assert_eq!(
+            human_duration(Duration::from_secs(3 * 3600 + 300)),
+            "3 h 5 min"
+        );
     }
 }

@@ -124,7 +124,8 @@ pub fn capable(model: &Model, needs: &Needs) -> bool {
     model.free
         && !id.contains("safety")
         && !id.contains("guard")
-        && (model.output_modalities.is_empty() || model.output_modalities.iter().any(|m| m == "text"))
+        && (model.output_modalities.is_empty()
+            || model.output_modalities.iter().any(|m| m == "text"))
         && (!needs.tools || model.supports("tools"))
         && (!needs.images || model.takes_images())
         && (!needs.response_format || model.supports("response_format"))
@@ -253,7 +254,10 @@ mod tests {
         let e = resolve(Some("openai/gpt-4o"), &c, false).unwrap_err();
         assert_eq!(e.status(), 400);
         let message = e.to_string();
-        assert!(message.contains("auto") && message.contains(":free"), "{message}");
+        assert!(
+            message.contains("auto") && message.contains(":free"),
+            "{message}"
+        );
         assert!(message.contains("ALLOW_PAID_MODELS"), "{message}");
         assert_eq!(
             resolve(Some("openai/gpt-4o"), &c, true).unwrap(),
@@ -267,10 +271,20 @@ mod tests {
     #[test]
     fn without_a_catalog_free_ids_pass_and_others_are_explained() {
         let empty = Snapshot::default();
-        assert_eq!(resolve(Some("x/y:free"), &empty, false).unwrap(), pinned("x/y:free"));
+        assert_eq!(
+            resolve(Some("x/y:free"), &empty, false).unwrap(),
+            pinned("x/y:free")
+        );
         let e = resolve(Some("x/y"), &empty, false).unwrap_err();
         assert!(e.to_string().contains("not loaded yet"));
-        let r = rank(&empty, &Needs::default(), &ModelHealth::default(), &[], &[], Instant::now());
+        let r = rank(
+            &empty,
+            &Needs::default(),
+            &ModelHealth::default(),
+            &[],
+            &[],
+            Instant::now(),
+        );
         assert_eq!(r.order[0].id, FREE_ROUTER);
     }
 
@@ -286,7 +300,10 @@ mod tests {
         });
         let needs = Needs::of(&body, 10);
         assert!(needs.tools && needs.images && needs.response_format);
-        let plain = Needs::of(&json!({"messages": [], "response_format": {"type": "text"}}), 0);
+        let plain = Needs::of(
+            &json!({"messages": [], "response_format": {"type": "text"}}),
+            0,
+        );
         assert_eq!(plain, Needs::default());
     }
 
@@ -334,8 +351,14 @@ mod tests {
         assert_eq!(r.order[0].id, "openai/gpt-oss-20b:free");
 
         // A model that answered beats preference; a faster one beats a slower one.
-        health.record_success("meta-llama/llama-3.2-3b-instruct:free", Duration::from_millis(900));
-        health.record_success("liquid/lfm-2.5-1.2b-instruct:free", Duration::from_millis(300));
+        health.record_success(
+            "meta-llama/llama-3.2-3b-instruct:free",
+            Duration::from_millis(900),
+        );
+        health.record_success(
+            "liquid/lfm-2.5-1.2b-instruct:free",
+            Duration::from_millis(300),
+        );
         let r = rank(&c, &Needs::default(), &health, &pref, &[], now);
         assert_eq!(r.order[0].id, "liquid/lfm-2.5-1.2b-instruct:free");
         assert_eq!(r.order[1].id, "meta-llama/llama-3.2-3b-instruct:free");
@@ -347,7 +370,11 @@ mod tests {
             "429",
         );
         let r = rank(&c, &Needs::default(), &health, &pref, &[], Instant::now());
-        assert!(r.order.iter().all(|m| m.id != "liquid/lfm-2.5-1.2b-instruct:free"));
+        assert!(
+            r.order
+                .iter()
+                .all(|m| m.id != "liquid/lfm-2.5-1.2b-instruct:free")
+        );
         assert!(r.next_back.is_some());
     }
 }

@@ -412,10 +412,15 @@ mod tests {
         let mut out = Vec::new();
         while relay.next_piece(&mut out) {}
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with(": OPENROUTER PROCESSING\n\ndata: {"), "{text}");
+        assert!(
+            text.starts_with(": OPENROUTER PROCESSING\n\ndata: {"),
+            "{text}"
+        );
         assert!(text.ends_with("data: [DONE]\n\n"));
 
-        let failure = SseRelay::start(&b": OPENROUTER PROCESSING\n\n"[..]).err().unwrap();
+        let failure = SseRelay::start(&b": OPENROUTER PROCESSING\n\n"[..])
+            .err()
+            .unwrap();
         assert!(failure.message.contains("before its first event"));
         let failure = SseRelay::start(&b"data: [DONE]\n\n"[..]).err().unwrap();
         assert!(failure.error.is_none());

@@ -100,6 +100,19 @@ impl Response {
             .collect()
     }
 
+    /// The answer text of an event stream: its `delta.content` pieces joined.
+    pub fn streamed_content(&self) -> String {
+        self.data_events()
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| {
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
     /// Asserts an OpenAI-style error with this status and returns its `error` object.
     pub fn expect_error(&self, status: u16) -> Value {
         assert_eq!(self.status, status, "body: {}", self.text());

@@ -314,7 +314,12 @@ fn upstream_error_statuses_pass_through_with_message_and_metadata() {
     let proxy = start(&[]);
     proxy.fake.push(Script::json(402, ERR_NO_CREDITS));
     let error = post_chat(proxy.addr, HELLO).expect_error(402);
-    assert!(error["message"].as_str().unwrap().contains("Insufficient credits"));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Insufficient credits")
+    );
 
     proxy.fake.push(Script::json(404, ERR_NO_ENDPOINTS));
     let error = post_chat(proxy.addr, HELLO_STREAM).expect_error(404);
@@ -328,8 +333,16 @@ fn upstream_error_statuses_pass_through_with_message_and_metadata() {
     let error = r.expect_error(429);
     assert_eq!(r.header("Retry-After"), Some("120"));
     assert_eq!(error["type"], "rate_limit_error");
-    assert!(error["message"].as_str().unwrap().contains("free-models-per-day"));
-    assert_eq!(error["metadata"]["headers"]["X-RateLimit-Reset"], "1790553600000");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("free-models-per-day")
+    );
+    assert_eq!(
+        error["metadata"]["headers"]["X-RateLimit-Reset"],
+        "1790553600000"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The integration suite: the real proxy, in-process, on loopback, against the fake upstream.
 //! One crate so it builds and links once.
 
+mod autopilot;
 mod binary;
 mod common;
 mod foundation;
