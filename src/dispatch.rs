@@ -133,6 +133,7 @@ fn serve(
                 ));
             }
             Err((failure, error)) => {
+                let error = error.or_retry_after(failure.retry_after_secs());
                 state.history.record(false);
                 state.keys.record_failure(key.index, &failure);
                 note_model_failure(state, &model, &failure);

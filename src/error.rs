@@ -143,6 +143,16 @@ impl ApiError {
         Value::from(word)
     }
 
+    /// Adds a `Retry-After` to an upstream error that came without one.
+    pub fn or_retry_after(mut self, secs: Option<u64>) -> ApiError {
+        if let ApiError::Upstream { retry_after, .. } = &mut self {
+            if retry_after.is_none() {
+                *retry_after = secs.map(|s| s.to_string());
+            }
+        }
+        self
+    }
+
     /// The `Retry-After` value to send, in seconds, when waiting helps.
     fn retry_after(&self) -> Option<String> {
         match self {

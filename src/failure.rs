@@ -42,6 +42,19 @@ impl Failure {
         )
     }
 
+    /// Seconds until trying again could work, when the failure says.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        let reset = match self {
+            Failure::KeyPerMinute { reset } | Failure::KeyPerDay { reset } => (*reset)?,
+            Failure::ModelUnavailable { retry_after, .. } => {
+                return retry_after.map(|d| d.as_secs());
+            }
+            _ => return None,
+        };
+        let wait = reset.duration_since(SystemTime::now()).unwrap_or_default();
+        Some(wait.as_secs().max(1))
+    }
+
     /// A short word for logs, statistics and the panel.
     pub fn label(&self) -> &'static str {
         match self {
@@ -112,6 +125,11 @@ mod tests {
             }
         );
         assert!(f.tied_to_key() && f.retryable());
+        assert_eq!(
+            f.retry_after_secs(),
+            Some(1),
+            "a reset in the past means: now"
+        );
 
         let f = classify_status(429, ERR_PER_DAY.as_bytes(), None);
         assert_eq!(

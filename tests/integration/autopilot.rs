@@ -286,7 +286,9 @@ fn a_key_out_of_daily_quota_is_skipped_until_its_reset() {
     let body =
         openrouter_proxy::fake_upstream::ERR_PER_DAY.replace("1790553600000", &reset.to_string());
     proxy.fake.push(Script::json(429, body));
-    post_chat(proxy.addr, HELLO).expect_error(429);
+    let r = post_chat(proxy.addr, HELLO);
+    r.expect_error(429);
+    assert_eq!(r.header("Retry-After"), Some("1"), "from X-RateLimit-Reset");
     for _ in 0..3 {
         assert_eq!(post_chat(proxy.addr, HELLO).status, 200);
     }
