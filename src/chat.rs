@@ -6,9 +6,10 @@ use std::io::Read;
 
 use serde_json::Value;
 
+use crate::call_record::{CallRecord, Ending, Response, outcome_of, usage_of};
 use crate::dispatch::serve_chat;
 use crate::error::{ApiError, from_upstream};
-use crate::http::{HttpRequest, Reply};
+use crate::http::{Body, HttpRequest, Reply};
 use crate::state::AppState;
 
 /// A valid chat request: the parsed body and what the proxy reads from it.
@@ -19,14 +20,62 @@ pub struct ChatRequest {
     pub model: Option<String>,
 }
 
-pub fn chat_completions(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
+pub fn chat_completions(state: &AppState, req: &mut HttpRequest) -> Reply {
+    let mut record = CallRecord::start(state.debug_sinks(), req);
+    let reply = match prepare(state, req, &mut record) {
+        Ok((chat, body)) => serve_chat(state, chat, &body, &mut record),
+        Err(e) => e.into_reply(),
+    };
+    finish_whole(&mut record, &reply);
+    reply
+}
+
+/// Reads and validates the request.
+fn prepare(
+    state: &AppState,
+    req: &mut HttpRequest,
+    record: &mut CallRecord,
+) -> Result<(ChatRequest, Vec<u8>), ApiError> {
     check_content_type(req)?;
     let body = read_body(req, state.config.max_body_bytes)?;
+    record.request_body(&body);
     let chat = ChatRequest::parse(&body)?;
+    record.set_stream(chat.stream);
     if state.keys.is_empty() {
         return Err(ApiError::NoApiKey);
     }
-    Ok(serve_chat(state, chat, &body))
+    Ok((chat, body))
+}
+
+/// Finishes the record of a call answered with a whole body (a stream finishes its own).
+fn finish_whole(record: &mut CallRecord, reply: &Reply) {
+    let Body::Full(body) = &reply.body else {
+        return;
+    };
+    if !record.is_on() {
+        return;
+    }
+    let value: Value = serde_json::from_slice(body).unwrap_or_default();
+    let error = &value["error"];
+    let header = |name: &str| {
+        reply
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    record.finish(Ending {
+        status: reply.status,
+        outcome: outcome_of(reply.status, error["code"].as_str()),
+        model: reply.model.clone(),
+        key: header("X-Proxy-Key"),
+        attempts: header("X-Proxy-Attempts")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0),
+        usage: usage_of(&value),
+        error: error["message"].as_str().map(str::to_string),
+        response: Response::Whole(body),
+    });
 }
 
 /// Requires a JSON content type, so that form posts and typos get a clear answer.

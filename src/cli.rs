@@ -11,7 +11,12 @@ use crate::secret::mask_key;
 const HELP: &str = "\
 openrouter-proxy: one local OpenAI-compatible endpoint for OpenRouter's free models
 
-Usage: openrouter-proxy [OPTIONS]
+Usage: openrouter-proxy [COMMAND] [OPTIONS]
+
+Commands:
+  serve             serve the proxy (the default)
+  stats             print the daily call counters from CACHE_DIR (written in debug mode)
+                    [--days N] (default 14) [--json]
 
 Options:
   --env-file PATH   read settings from PATH instead of ./.env
@@ -24,10 +29,20 @@ Point any OpenAI client at http://localhost:5000/v1 (any API key unless PROXY_AP
 
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Args {
+    command: Command,
     env_file: Option<PathBuf>,
     demo: bool,
     help: bool,
     version: bool,
+    days: Option<u32>,
+    json: bool,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+enum Command {
+    #[default]
+    Serve,
+    Stats,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Args, String> {
@@ -42,6 +57,16 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
             s if s.starts_with("--env-file=") => {
                 parsed.env_file = Some(PathBuf::from(&s["--env-file=".len()..]));
             }
+            "serve" => parsed.command = Command::Serve,
+            "stats" => parsed.command = Command::Stats,
+            "--days" => {
+                let n = args.next().ok_or("--days needs a number")?;
+                let n = n.parse().ok().filter(|n| *n >= 1).ok_or(format!(
+                    "--days needs a whole number of at least 1, not {n:?}"
+                ))?;
+                parsed.days = Some(n);
+            }
+            "--json" => parsed.json = true,
             "--demo" => parsed.demo = true,
             "-h" | "--help" => parsed.help = true,
             "-V" | "--version" => parsed.version = true,
@@ -66,6 +91,11 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
         None => (PathBuf::from(".env"), false),
     };
     let mut raw = RawSettings::load(&path, required).map_err(|e| e.to_string())?;
+    if args.command == Command::Stats {
+        let config = raw.validate().map_err(|e| e.to_string())?;
+        print_stats(&config, args.days.unwrap_or(14), args.json);
+        return Ok(());
+    }
 
     // The demo's fake upstream lives as long as the process.
     let _demo = if args.demo {
@@ -85,6 +115,55 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
     print_banner(&state.config, server.local_addr().to_string(), args.demo);
     server.wait();
     Ok(())
+}
+
+/// The daily counters of the last `days` days, as a table or JSON.
+fn print_stats(config: &Config, days: u32, json: bool) {
+    let days = crate::stats::read_days(&config.cache_dir, days, None);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&days).unwrap_or_default()
+        );
+        return;
+    }
+    println!(
+        "{:<10}  {:>6}  {:>7}  {:>6}  {:>7}  {:>5}  {:>10}  {:>10}",
+        "date", "total", "success", "failed", "timeout", "retry", "tokens in", "tokens out"
+    );
+    let mut sum = crate::stats::DayCounters::default();
+    for d in &days {
+        let date = format!("{}-{}-{}", &d.date[..4], &d.date[4..6], &d.date[6..]);
+        println!(
+            "{date:<10}  {:>6}  {:>7}  {:>6}  {:>7}  {:>5}  {:>10}  {:>10}",
+            d.total, d.success, d.failed, d.timeout, d.retry, d.prompt_tokens, d.completion_tokens
+        );
+        sum.total += d.total;
+        sum.success += d.success;
+        sum.failed += d.failed;
+        sum.timeout += d.timeout;
+        sum.retry += d.retry;
+        sum.prompt_tokens += d.prompt_tokens;
+        sum.completion_tokens += d.completion_tokens;
+    }
+    println!(
+        "{:<10}  {:>6}  {:>7}  {:>6}  {:>7}  {:>5}  {:>10}  {:>10}",
+        "all",
+        sum.total,
+        sum.success,
+        sum.failed,
+        sum.timeout,
+        sum.retry,
+        sum.prompt_tokens,
+        sum.completion_tokens
+    );
+    if sum.total == 0 {
+        println!(
+            "\nNo calls recorded in {}. Counting happens in debug mode: create {} next to .env.",
+            config.cache_dir.display(),
+            config.debug_mode_file.display()
+        );
+    }
 }
 
 fn print_banner(config: &Config, addr: String, demo: bool) {
@@ -148,5 +227,8 @@ mod tests {
         );
         assert!(args(&["--env-file"]).is_err());
         assert!(args(&["--nope"]).unwrap_err().contains("--nope"));
+        let a = args(&["stats", "--days", "3", "--json"]).unwrap();
+        assert_eq!((a.command, a.days, a.json), (Command::Stats, Some(3), true));
+        assert!(args(&["stats", "--days", "0"]).is_err());
     }
 }

@@ -32,6 +32,9 @@ pub const SETTINGS: &[&str] = &[
     "RETRY_POLICY",
     "MODEL_COOLDOWN",
     "CATALOG_REFRESH",
+    "DEBUG_MODE_FILE",
+    "CAPTURE_MAX_FILES",
+    "CAPTURE_MAX_DAYS",
     "OPENROUTER_BASE_URL",
     "HOST",
     "PORT",
@@ -63,6 +66,10 @@ pub struct Config {
     /// How long a model that was rate limited or down is skipped, when OpenRouter gives no time.
     pub model_cooldown: Duration,
     pub catalog_refresh: Duration,
+    /// Debug mode is on while this file exists.
+    pub debug_mode_file: PathBuf,
+    pub capture_max_files: usize,
+    pub capture_max_days: u32,
     /// Without a trailing slash.
     pub base_url: String,
     pub listen: SocketAddr,
@@ -95,6 +102,7 @@ impl fmt::Debug for Config {
             .field("retry_policy", &self.retry_policy)
             .field("model_cooldown", &self.model_cooldown)
             .field("catalog_refresh", &self.catalog_refresh)
+            .field("debug_mode_file", &self.debug_mode_file)
             .field("base_url", &self.base_url)
             .field("listen", &self.listen)
             .field("cache_dir", &self.cache_dir)
@@ -286,6 +294,9 @@ impl RawSettings {
             )?,
             model_cooldown: self.duration_or("MODEL_COOLDOWN", 60.0)?,
             catalog_refresh: self.duration_or("CATALOG_REFRESH", 3600.0)?,
+            debug_mode_file: PathBuf::from(self.get("DEBUG_MODE_FILE").unwrap_or("DEBUG_MODE.txt")),
+            capture_max_files: self.parse_or("CAPTURE_MAX_FILES", 1000, "a number of files")?,
+            capture_max_days: self.parse_or("CAPTURE_MAX_DAYS", 7, "a number of days")?,
             base_url: base_url.trim_end_matches('/').to_string(),
             listen: SocketAddr::new(ip, port),
             cache_dir: PathBuf::from(self.get("CACHE_DIR").unwrap_or("./cache")),

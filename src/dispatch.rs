@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::call_record::CallRecord;
 use crate::catalog::Snapshot;
 use crate::chat::{ChatRequest, finish_completion};
 use crate::error::{ApiError, from_upstream};
@@ -48,10 +49,16 @@ struct Attempted {
     count: u32,
 }
 
-/// Serves a validated chat request; always returns the reply to send.
-pub fn serve_chat(state: &AppState, chat: ChatRequest, body: &[u8]) -> Reply {
+/// Serves a validated chat request; always returns the reply to send. A stream takes the
+/// call's record with it; a whole reply leaves it to the caller to finish.
+pub fn serve_chat(
+    state: &AppState,
+    chat: ChatRequest,
+    body: &[u8],
+    record: &mut CallRecord,
+) -> Reply {
     let mut attempted = None;
-    match serve(state, chat, body, &mut attempted) {
+    match serve(state, chat, body, record, &mut attempted) {
         Ok(reply) => reply,
         Err(error) => with_headers(error.into_reply(), attempted.as_ref()),
     }
@@ -61,6 +68,7 @@ fn serve(
     state: &AppState,
     mut chat: ChatRequest,
     body: &[u8],
+    record: &mut CallRecord,
     attempted: &mut Option<Attempted>,
 ) -> Result<Reply, ApiError> {
     let config = &state.config;
@@ -110,7 +118,19 @@ fn serve(
         });
         let payload = payload_for(&mut chat, body, &model);
         let started = Instant::now();
-        match attempt(state, &key, &payload, chat.stream) {
+        let outcome = attempt(state, &key, &payload, chat.stream);
+        let (status, error) = match &outcome {
+            Ok(_) => (200, None),
+            Err((_, e)) => (e.status(), Some(e.to_string())),
+        };
+        record.attempt(
+            &model,
+            &key.masked,
+            Some(status),
+            started.elapsed(),
+            error.as_deref(),
+        );
+        match outcome {
             Ok(answer) => {
                 state.health.record_success(&model, started.elapsed());
                 state.history.record(true);
@@ -118,7 +138,13 @@ fn serve(
                     Answer::Whole { body, model } => (Reply::json(200, body), model),
                     Answer::Stream(relay) => {
                         let answered = relay.model().map(str::to_string);
-                        (Reply::stream(Box::new(relay.holding(permit))), answered)
+                        record.first_byte();
+                        let relay = relay.holding(permit).recording(
+                            record.take(),
+                            key.masked.clone(),
+                            count,
+                        );
+                        (Reply::stream(Box::new(relay)), answered)
                     }
                 };
                 let answered = answered.unwrap_or(model);

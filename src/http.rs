@@ -10,12 +10,23 @@ pub struct HttpRequest<'a> {
     pub method: String,
     /// The path without the query string.
     pub path: String,
+    /// The query string (after `?`), possibly empty.
+    pub query: String,
     /// Header names as sent; look them up with [`HttpRequest::header`].
     pub headers: Vec<(String, String)>,
     pub body: &'a mut dyn Read,
 }
 
 impl HttpRequest<'_> {
+    /// A query parameter's value (not percent-decoded: the proxy's own parameters are plain).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
     /// The first header with this name (names compare without regard to case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

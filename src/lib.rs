@@ -5,10 +5,13 @@
 //! the fake upstream. See ARCHITECTURE.md for the map.
 
 pub mod background;
+pub mod call_record;
+pub mod capture;
 pub mod catalog;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod debug_api;
 pub mod dispatch;
 pub mod error;
 pub mod failure;
@@ -24,6 +27,7 @@ pub mod router;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod stats;
 pub mod tokens;
 pub mod upstream;
 

@@ -15,8 +15,10 @@ use std::io::{self, BufRead, BufReader, Read};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::call_record::{CallRecord, Ending, Response};
 use crate::http::EventStream;
 use crate::limiter::Permit;
+use crate::stats::Outcome;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
@@ -42,7 +44,20 @@ pub struct SseRelay<R: Read> {
     last_created: u64,
     last_model: String,
     done: bool,
+    /// Debug mode's record of the call, finished when the stream ends; with what it needs.
+    record: CallRecord,
+    record_key: String,
+    record_attempts: u32,
+    /// The answer text and the raw events, kept only while recording.
+    text: String,
+    captured: Vec<u8>,
+    usage: (u64, u64),
+    /// How the stream ended, once it has: the outcome and the failure, if any.
+    ending: Option<(Outcome, Option<String>)>,
 }
+
+/// The most of a stream's raw events a capture keeps.
+const MAX_CAPTURED_BYTES: usize = 1 << 20;
 
 #[derive(Deserialize)]
 struct Chunk {
@@ -52,6 +67,7 @@ struct Chunk {
     #[serde(default)]
     choices: Vec<ChunkChoice>,
     error: Option<serde_json::Value>,
+    usage: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -92,7 +108,40 @@ impl<R: Read + Send> SseRelay<R> {
             last_created: 0,
             last_model: String::new(),
             done: false,
+            record: CallRecord::off(),
+            record_key: String::new(),
+            record_attempts: 0,
+            text: String::new(),
+            captured: Vec::new(),
+            usage: (0, 0),
+            ending: None,
         }
+    }
+
+    /// Makes the relay finish the call's debug record when the stream ends.
+    pub fn recording(mut self, record: CallRecord, key: String, attempts: u32) -> SseRelay<R> {
+        self.record = record;
+        self.record_key = key;
+        self.record_attempts = attempts;
+        self
+    }
+
+    /// Counts the call, before the last piece leaves (or when the client has gone).
+    fn finish_record(&mut self, outcome: Outcome, error: Option<String>) {
+        let model = self.model().map(str::to_string);
+        self.record.finish(Ending {
+            status: 200,
+            outcome,
+            model,
+            key: Some(self.record_key.clone()),
+            attempts: self.record_attempts,
+            usage: self.usage,
+            error,
+            response: Response::Stream {
+                text: &self.text,
+                raw: &self.captured,
+            },
+        });
     }
 
     /// Reads up to the first `data:` event and keeps what it read for the client. A stream
@@ -114,7 +163,7 @@ impl<R: Read + Send> SseRelay<R> {
             };
             return Err(EarlyFailure {
                 message,
-                error: relay.first_error,
+                error: relay.first_error.take(),
             });
         }
         relay.pending = pending;
@@ -153,11 +202,20 @@ impl<R: Read + Send> SseRelay<R> {
         if let Some(model) = chunk.model {
             self.last_model = model;
         }
+        if let Some(usage) = &chunk.usage {
+            self.usage = (
+                usage["prompt_tokens"].as_u64().unwrap_or(0),
+                usage["completion_tokens"].as_u64().unwrap_or(0),
+            );
+        }
         for choice in chunk.choices {
             if choice.finish_reason.is_some() {
                 self.saw_finish = true;
             }
             let Some(delta) = choice.delta else { continue };
+            if let (true, Some(c)) = (self.record.is_on(), &delta.content) {
+                self.text.push_str(c);
+            }
             if delta.content.as_deref().is_some_and(|c| !c.is_empty()) {
                 self.saw_content = true;
                 self.reasoning = String::new();
@@ -190,6 +248,19 @@ impl<R: Read + Send> SseRelay<R> {
             (!self.saw_finish && !self.saw_error)
                 .then(|| "OpenRouter closed the stream before the answer was complete".to_string())
         });
+        let outcome = match &failure {
+            _ if self.saw_error => Outcome::Failed,
+            Some(m) if m.contains("went silent") => Outcome::Timeout,
+            Some(_) => Outcome::Failed,
+            None => Outcome::Success,
+        };
+        self.ending = Some((
+            outcome,
+            failure.clone().or_else(|| {
+                self.saw_error
+                    .then(|| "OpenRouter sent an error event mid-stream".to_string())
+            }),
+        ));
         if let Some(message) = failure.filter(|_| !self.saw_error) {
             let event = json!({
                 "error": {"message": message, "type": "upstream_error", "code": "stream_interrupted"},
@@ -235,6 +306,51 @@ fn push_event(out: &mut Vec<u8>, event: &serde_json::Value) {
 
 impl<R: Read + Send> EventStream for SseRelay<R> {
     fn next_piece(&mut self, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        let more = self.read_piece(out);
+        if self.record.is_on() {
+            let room = MAX_CAPTURED_BYTES.saturating_sub(self.captured.len());
+            let piece = &out[start..];
+            self.captured
+                .extend_from_slice(&piece[..piece.len().min(room)]);
+            if let Some((outcome, error)) = self.ending.take() {
+                self.finish_record(outcome, error);
+            }
+        }
+        more
+    }
+
+    fn finish(mut self: Box<Self>) {
+        // The client has everything. Free the slot first, then read what little follows
+        // `[DONE]` so the upstream connection goes back to the pool for the next call.
+        drop(self.permit.take());
+        let _ = io::copy(&mut (&mut self.reader).take(64 * 1024), &mut io::sink());
+    }
+}
+
+impl<R: Read> Drop for SseRelay<R> {
+    fn drop(&mut self) {
+        // A record still open here means the client left before the end.
+        if self.record.is_on() {
+            self.record.finish(Ending {
+                status: 200,
+                outcome: Outcome::Failed,
+                model: Some(self.last_model.clone()).filter(|m| !m.is_empty()),
+                key: Some(self.record_key.clone()),
+                attempts: self.record_attempts,
+                usage: self.usage,
+                error: Some("the client went away before the end of the stream".into()),
+                response: Response::Stream {
+                    text: &self.text,
+                    raw: &self.raw,
+                },
+            });
+        }
+    }
+}
+
+impl<R: Read + Send> SseRelay<R> {
+    fn read_piece(&mut self, out: &mut Vec<u8>) -> bool {
         if !self.pending.is_empty() {
             out.append(&mut self.pending);
             return true;
@@ -288,13 +404,6 @@ impl<R: Read + Send> EventStream for SseRelay<R> {
             out.extend_from_slice(&self.raw);
             return true;
         }
-    }
-
-    fn finish(mut self: Box<Self>) {
-        // The client has everything. Free the slot first, then read what little follows
-        // `[DONE]` so the upstream connection goes back to the pool for the next call.
-        drop(self.permit.take());
-        let _ = io::copy(&mut (&mut self.reader).take(64 * 1024), &mut io::sink());
     }
 }
 

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::chat::chat_completions;
+use crate::debug_api;
 use crate::error::ApiError;
 use crate::http::{HttpRequest, Reply};
 use crate::secret::constant_time_eq;
@@ -21,6 +22,9 @@ pub fn route(state: &AppState, req: &mut HttpRequest) -> Reply {
 }
 
 fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
+    if req.path == "/debug" || req.path.starts_with("/debug/") {
+        return debug_api::handle(state, req, || check_proxy_key(state, req));
+    }
     // Clients configured with a base URL without `/v1` call the bare paths; serve both.
     let route = match req.path.as_str() {
         "/health" | "/v1/health" => Route::Health,
@@ -47,7 +51,7 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
     match route {
         Route::Health => Ok(health(state)),
         Route::Models => models(state),
-        Route::Chat => chat_completions(state, req),
+        Route::Chat => Ok(chat_completions(state, req)),
     }
 }
 

@@ -92,7 +92,8 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 fn serve(state: &AppState, mut request: tiny_http::Request) {
     let start = Instant::now();
     let method = request.method().as_str().to_string();
-    let path = request.url().split('?').next().unwrap_or("").to_string();
+    let (path, query) = request.url().split_once('?').unwrap_or((request.url(), ""));
+    let (path, query) = (path.to_string(), query.to_string());
     let headers = request
         .headers()
         .iter()
@@ -103,6 +104,7 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
     let mut req = HttpRequest {
         method,
         path,
+        query,
         headers,
         body: &mut LazyBody(&mut request),
     };

@@ -181,3 +181,30 @@ fn the_log_has_one_line_per_request_and_never_the_key() {
     assert!(!log.contains(key), "{log}");
     assert!(!log.contains("in-a-query"), "{log}");
 }
+
+#[test]
+fn stats_prints_the_daily_counters_as_a_table_or_json() {
+    let dir = empty_dir();
+    let day = chrono::Local::now().format("%Y%m%d").to_string();
+    std::fs::create_dir_all(dir.join("cache")).unwrap();
+    std::fs::write(
+        dir.join("cache").join(format!("CALLS_{day}.json")),
+        format!(r#"{{"date":"{day}","total":10,"success":7,"failed":2,"timeout":1,"retry":3,"last_updated":"2026-02-16T20:30:45.123456"}}"#),
+    )
+    .unwrap();
+    let out = command(&dir, &[], &["stats", "--days", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "header, 3 days, sum: {text}");
+    assert!(
+        lines[3].split_whitespace().collect::<Vec<_>>()[1..6] == ["10", "7", "2", "1", "3"],
+        "{text}"
+    );
+    let out = command(&dir, &[], &["stats", "--json"]).output().unwrap();
+    let days: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(days.as_array().unwrap().len(), 14);
+    assert_eq!(days[13]["total"], 10);
+}

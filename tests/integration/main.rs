@@ -4,4 +4,5 @@
 mod autopilot;
 mod binary;
 mod common;
+mod debug;
 mod foundation;
