@@ -16,6 +16,8 @@ use crate::state::AppState;
 #[derive(Debug)]
 pub struct ChatRequest {
     pub value: Value,
+    /// `value` was changed and no longer matches the body as received.
+    pub rewritten: bool,
     pub stream: bool,
     pub model: Option<String>,
 }
@@ -207,6 +209,7 @@ impl ChatRequest {
         }
         Ok(ChatRequest {
             value,
+            rewritten: false,
             stream,
             model,
         })

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -277,7 +277,13 @@ impl RawSettings {
         Ok(Config {
             keys,
             strategy,
-            free_daily_limit: self.parse_or("FREE_DAILY_LIMIT", 50, "a whole number >= 1")?,
+            free_daily_limit: self
+                .parse_or(
+                    "FREE_DAILY_LIMIT",
+                    NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+                    "a whole number >= 1",
+                )?
+                .get(),
             allow_paid_models,
             model_preference: self
                 .get("FREE_MODEL_PREFERENCE")
@@ -315,7 +321,9 @@ impl RawSettings {
             connect_timeout: self.duration_or("UPSTREAM_CONNECT_TIMEOUT", 10.0)?,
             response_timeout: self.duration_or("UPSTREAM_RESPONSE_TIMEOUT", 300.0)?,
             idle_timeout: self.duration_or("UPSTREAM_IDLE_TIMEOUT", 120.0)?,
-            max_body_bytes: self.parse_or("MAX_BODY_BYTES", 32u64 << 20, "a number of bytes")?,
+            max_body_bytes: self
+                .parse_or("MAX_BODY_BYTES", 32u64 << 20, "a number of bytes")?
+                .min(1 << 40),
             worker_threads,
         })
     }
@@ -446,6 +454,8 @@ mod tests {
         assert_eq!(e.var, "RETRY_POLICY");
         let e = config(&[("ALLOW_PAID_MODELS", "maybe")]).unwrap_err();
         assert_eq!(e.var, "ALLOW_PAID_MODELS");
+        let e = config(&[("FREE_DAILY_LIMIT", "0")]).unwrap_err();
+        assert_eq!(e.var, "FREE_DAILY_LIMIT");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::failure::{Failure, classify_status};
 use crate::http::Reply;
 use crate::key_pool::KeyLease;
 use crate::limiter::Refused;
-use crate::model_choice::{Needs, Ranking, Target, rank, resolve};
+use crate::model_choice::{Needs, Ranking, Target, guard_paid_features, rank, resolve};
 use crate::relay::SseRelay;
 use crate::state::AppState;
 use crate::tokens::estimate_prompt_tokens;
@@ -74,6 +74,9 @@ fn serve(
     let config = &state.config;
     let catalog = state.catalog.snapshot_when_ready(config.connect_timeout);
     let target = resolve(chat.model.as_deref(), &catalog, config.allow_paid_models)?;
+    if !config.allow_paid_models && guard_paid_features(&mut chat.value, &catalog)? {
+        chat.rewritten = true;
+    }
     let needs = Needs::of(&chat.value, estimate_prompt_tokens(&chat.value));
     if target == Target::Auto {
         let ranking = ranking(state, &catalog, &needs, &[]);
@@ -81,6 +84,9 @@ fn serve(
             return Err(nothing_can_serve(&ranking));
         }
     }
+    // When no key can serve, say so now rather than after waiting for a slot.
+    let free = !matches!(target, Target::Pinned { free: false, .. });
+    state.keys.check_available(free)?;
     let permit = state
         .limiter
         .acquire(config.queue_timeout)
@@ -130,6 +136,13 @@ fn serve(
             started.elapsed(),
             error.as_deref(),
         );
+        let reached_openrouter = match &outcome {
+            Ok(_) => true,
+            Err((f, _)) => !matches!(f, Failure::Network) && !f.tied_to_key(),
+        };
+        if free && reached_openrouter {
+            state.keys.record_use(key.index);
+        }
         match outcome {
             Ok(answer) => {
                 state.health.record_success(&model, started.elapsed());
@@ -163,7 +176,13 @@ fn serve(
                 state.history.record(false);
                 state.keys.record_failure(key.index, &failure);
                 note_model_failure(state, &model, &failure);
-                if !failure.retryable() || !state.history.may_retry(config.retry_policy, count) {
+                // A model that is gone is worth replacing only when the proxy chose it.
+                let pinned_gone =
+                    failure == Failure::ModelGone && matches!(target, Target::Pinned { .. });
+                if !failure.retryable()
+                    || pinned_gone
+                    || !state.history.may_retry(config.retry_policy, count)
+                {
                     return Err(error);
                 }
                 eprintln!(
@@ -221,10 +240,10 @@ fn nothing_can_serve(ranking: &Ranking) -> ApiError {
     }
 }
 
-/// The body to send for `model`: the client's bytes when they already name it, else the
-/// request with `model` replaced.
+/// The body to send for `model`: the client's bytes when they already name it (and nothing
+/// else changed), else the request with `model` replaced.
 fn payload_for<'a>(chat: &mut ChatRequest, body: &'a [u8], model: &str) -> Cow<'a, [u8]> {
-    if chat.model.as_deref() == Some(model) {
+    if chat.model.as_deref() == Some(model) && !chat.rewritten {
         return Cow::Borrowed(body);
     }
     chat.value["model"] = Value::from(model);
@@ -239,6 +258,13 @@ fn note_model_failure(state: &AppState, model: &str, failure: &Failure) {
             state
                 .health
                 .record_failure(model, Some(cooldown), failure.label());
+        }
+        Failure::ModelGone => {
+            // Gone until the catalog says otherwise.
+            let cooldown = Some(state.config.catalog_refresh);
+            state
+                .health
+                .record_failure(model, cooldown, failure.label());
         }
         Failure::Network | Failure::BadAnswer => {
             state.health.record_failure(model, None, failure.label())

@@ -20,6 +20,9 @@ pub enum Failure {
         status: u16,
         retry_after: Option<Duration>,
     },
+    /// The model has no endpoint any more (404, e.g. a `:free` variant that ended). Worth
+    /// trying another model when the proxy chose; final when the client named this one.
+    ModelGone,
     /// No answer in time, or the connection failed.
     Network,
     /// A 200 that is not a completion (an error envelope, garbage), or a stream that failed
@@ -62,6 +65,7 @@ impl Failure {
             Failure::KeyPerDay { .. } => "key_out_of_daily_quota",
             Failure::KeyRejected => "key_rejected",
             Failure::ModelUnavailable { .. } => "model_unavailable",
+            Failure::ModelGone => "model_gone",
             Failure::Network => "network",
             Failure::BadAnswer => "bad_answer",
             Failure::Fatal => "request_refused",
@@ -83,6 +87,9 @@ pub fn classify_status(status: u16, body: &[u8], retry_after: Option<&str>) -> F
             reset: reset_time(error),
         },
         401 => Failure::KeyRejected,
+        // The account's privacy settings exclude the model's providers: no model will do.
+        404 if message.contains("data policy") => Failure::Fatal,
+        404 => Failure::ModelGone,
         429 | 408 | 500 | 502 | 503 | 524 | 529 => Failure::ModelUnavailable {
             status,
             retry_after,
@@ -99,7 +106,11 @@ fn reset_time(error: &Value) -> Option<SystemTime> {
     let ms = reset
         .as_u64()
         .or_else(|| reset.as_str().and_then(|s| s.trim().parse().ok()))?;
-    Some(UNIX_EPOCH + Duration::from_millis(ms))
+    // Cap at a year ahead: a value in the wrong unit must not overflow the clock.
+    let year = SystemTime::now() + Duration::from_secs(366 * 86_400);
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .map(|t| t.min(year))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare upstream and ignored).
@@ -155,8 +166,11 @@ mod tests {
     fn other_client_errors_are_fatal_and_401_is_the_keys() {
         assert_eq!(
             classify_status(404, ERR_NO_ENDPOINTS.as_bytes(), None),
-            Failure::Fatal
+            Failure::Fatal,
+            "a data-policy 404 is the account's, not the model's"
         );
+        let ended = br#"{"error":{"message":"This free variant has ended","code":404,"metadata":{"error_type":"free_variant_ended"}}}"#;
+        assert_eq!(classify_status(404, ended, None), Failure::ModelGone);
         assert_eq!(
             classify_status(402, ERR_NO_CREDITS.as_bytes(), None),
             Failure::Fatal

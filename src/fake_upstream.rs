@@ -340,7 +340,7 @@ fn serve_connection(conn: TcpStream, shared: &Shared) {
                     r#"{"error":{"message":"Service Unavailable","code":503}}"#,
                 )
             } else {
-                other_route(&request)
+                other_route(&request, shared)
             };
             answer(&mut writer, &mut reader, script, shared, None)
         };
@@ -370,13 +370,31 @@ fn default_chat(request: &Seen, shared: &Shared) -> Script {
     Script::json(200, completion_body(model, Some(DEFAULT_ANSWER), None))
 }
 
-fn other_route(request: &Seen) -> Script {
+fn other_route(request: &Seen, shared: &Shared) -> Script {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/api/v1/models") => Script::json(200, MODELS_JSON),
-        ("GET", "/api/v1/key") => Script::json(
-            200,
-            r#"{"data":{"label":"sk-or-v1-fak...789","limit":null,"usage":0,"is_free_tier":true,"free_model_daily_requests":{"limit":50,"remaining":50,"used":0}}}"#,
-        ),
+        ("GET", "/api/v1/key") => {
+            // Like OpenRouter: today's free-model calls made with this key.
+            let key = request.header("Authorization").unwrap_or("");
+            let free = |s: &Seen| {
+                let body: serde_json::Value = serde_json::from_slice(&s.body).unwrap_or_default();
+                let model = body["model"].as_str().unwrap_or("");
+                model.ends_with(":free") || model == "openrouter/free"
+            };
+            let used = lock(&shared.seen)
+                .iter()
+                .filter(|s| s.path.ends_with("/chat/completions"))
+                .filter(|s| s.header("Authorization") == Some(key) && free(s))
+                .count();
+            Script::json(
+                200,
+                serde_json::json!({"data": {
+                    "label": "sk-or-v1-fak...789", "limit": null, "usage": 0, "is_free_tier": true,
+                    "free_model_daily_requests": {"limit": 50, "remaining": 50usize.saturating_sub(used), "used": used},
+                }})
+                .to_string(),
+            )
+        }
         _ => Script::json(404, r#"{"error":{"message":"Not Found","code":404}}"#),
     }
 }

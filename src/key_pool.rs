@@ -212,8 +212,33 @@ impl KeyPool {
         self.changed.notify_one();
     }
 
+    /// Whether some key could serve now; the error says why not and when that changes.
+    pub fn check_available(&self, free_model: bool) -> Result<(), ApiError> {
+        if self.secrets.is_empty() {
+            return Err(ApiError::NoApiKey);
+        }
+        let now = SystemTime::now();
+        let state = self.lock();
+        if state.keys.iter().any(|k| k.available(now, free_model)) {
+            Ok(())
+        } else {
+            Err(self.none_available(&state, &[], now))
+        }
+    }
+
+    /// Counts one free-model call that reached OpenRouter against the key's daily allowance.
+    pub fn record_use(&self, index: usize) {
+        let mut state = self.lock();
+        if let Some(key) = state.keys.get_mut(index) {
+            key.used += 1;
+        }
+        drop(state);
+        self.mark_dirty();
+    }
+
     /// Picks a key for one attempt, skipping `exclude`. For a free model the key must also be
-    /// within its daily allowance and not resting. The pick counts as one use for free models.
+    /// within its daily allowance and not resting. Use is counted by [`KeyPool::record_use`],
+    /// once the attempt has reached OpenRouter.
     pub fn choose(&self, exclude: &[usize], free_model: bool) -> Result<KeyLease, ApiError> {
         if self.secrets.is_empty() {
             return Err(ApiError::NoApiKey);
@@ -252,11 +277,7 @@ impl KeyPool {
             }
         };
         state.cursor = index + 1;
-        if free_model {
-            state.keys[index].used += 1;
-        }
         drop(state);
-        self.mark_dirty();
         Ok(KeyLease {
             index,
             secret: Arc::clone(&self.secrets[index]),
@@ -343,7 +364,8 @@ impl KeyPool {
         self.mark_dirty();
     }
 
-    /// Takes the allowance and use that `GET /key` reported for this key.
+    /// Takes the allowance and use that `GET /key` reported for this key: OpenRouter's count is
+    /// the truth, whatever the proxy counted.
     pub fn apply_key_info(&self, index: usize, limit: Option<u32>, used: Option<u32>) {
         let mut state = self.lock();
         let Some(key) = state.keys.get_mut(index) else {
@@ -354,7 +376,7 @@ impl KeyPool {
             key.limit_from_api = true;
         }
         if let Some(used) = used {
-            key.used = key.used.max(used);
+            key.used = used;
         }
         drop(state);
         self.mark_dirty();
@@ -513,9 +535,14 @@ mod tests {
         KeyPool::start(&keys, strategy, 50, &dir)
     }
 
+    /// Picks `n` keys, each used once.
     fn picks(pool: &KeyPool, n: usize) -> Vec<usize> {
         (0..n)
-            .map(|_| pool.choose(&[], true).unwrap().index)
+            .map(|_| {
+                let index = pool.choose(&[], true).unwrap().index;
+                pool.record_use(index);
+                index
+            })
             .collect()
     }
 

@@ -79,6 +79,62 @@ pub fn resolve(
     Err(ApiError::bad_request(message, Some("model")))
 }
 
+/// Without paid models allowed, checks the request fields that could reach a paid model or a
+/// billed feature behind `model`'s back: each entry of `models` (OpenRouter's own fallback
+/// list) is resolved like `model` and replaced by the free id it maps to; `plugins` and
+/// `web_search_options` (billed web search and the like) are refused. Returns whether the
+/// body changed.
+pub fn guard_paid_features(body: &mut Value, catalog: &Snapshot) -> Result<bool, ApiError> {
+    for field in ["plugins", "web_search_options"] {
+        let used = match &body[field] {
+            Value::Null => false,
+            Value::Array(a) => !a.is_empty(),
+            _ => true,
+        };
+        if used {
+            return Err(ApiError::bad_request(
+                format!(
+                    "'{field}' can add billed features (web search and the like) even to free                      models; remove it, or set ALLOW_PAID_MODELS=true in .env to allow it"
+                ),
+                None,
+            ));
+        }
+    }
+    let Some(models) = body.get_mut("models").and_then(Value::as_array_mut) else {
+        return Ok(false);
+    };
+    let mut changed = false;
+    for (i, entry) in models.iter_mut().enumerate() {
+        let Some(name) = entry.as_str() else {
+            return Err(ApiError::bad_request(
+                format!("models[{i}] must be a model id"),
+                Some("models"),
+            ));
+        };
+        match resolve(Some(name), catalog, false) {
+            Ok(Target::Pinned { id, .. }) => {
+                if id != name {
+                    *entry = Value::String(id);
+                    changed = true;
+                }
+            }
+            Ok(Target::Auto) => {
+                return Err(ApiError::bad_request(
+                    format!("models[{i}] must be a model id, not '{name}'"),
+                    Some("models"),
+                ));
+            }
+            Err(e) => {
+                return Err(ApiError::bad_request(
+                    format!("models[{i}]: {e}"),
+                    Some("models"),
+                ));
+            }
+        }
+    }
+    Ok(changed)
+}
+
 /// What a request needs from a model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
@@ -286,6 +342,25 @@ mod tests {
             Instant::now(),
         );
         assert_eq!(r.order[0].id, FREE_ROUTER);
+    }
+
+    #[test]
+    fn paid_models_cannot_sneak_in_through_other_fields() {
+        let c = catalog();
+        let mut body = json!({"models": ["openai/gpt-4o"]});
+        let e = guard_paid_features(&mut body, &c).unwrap_err();
+        assert!(e.to_string().starts_with("models[0]:"), "{e}");
+        let mut body =
+            json!({"models": ["meta-llama/llama-3.3-70b-instruct", "openai/gpt-oss-20b:free"]});
+        assert!(guard_paid_features(&mut body, &c).unwrap());
+        assert_eq!(body["models"][0], "meta-llama/llama-3.3-70b-instruct:free");
+        for field in ["plugins", "web_search_options"] {
+            let mut body = json!({ field: [{"id": "web"}] });
+            let e = guard_paid_features(&mut body, &c).unwrap_err();
+            assert!(e.to_string().contains("ALLOW_PAID_MODELS"));
+        }
+        let mut plain = json!({"messages": [], "plugins": []});
+        assert!(!guard_paid_features(&mut plain, &c).unwrap());
     }
 
     #[test]

@@ -6,12 +6,13 @@
 //! are written here by hand and flushed after every event. A panic in a handler becomes a 500 and never ends a worker.
 //! Each request gets one log line on stderr, without query strings (they could hold secrets).
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tiny_http::{HTTPVersion, Header, Response};
 
@@ -50,7 +51,7 @@ impl RunningServer {
 
 /// Binds the configured address and starts the worker pool.
 pub fn start(state: Arc<AppState>) -> io::Result<RunningServer> {
-    let listener = listen(state.config.listen)?;
+    let listener = listen(state.config.listen, state.config.idle_timeout)?;
     let local_addr = listener.local_addr()?;
     let server = tiny_http::Server::from_listener(listener, None)
         .map(Arc::new)
@@ -75,14 +76,18 @@ pub fn start(state: Arc<AppState>) -> io::Result<RunningServer> {
 }
 
 /// A listener whose accepted sockets inherit TCP_NODELAY (on Linux), so that each small event
-/// leaves at once, with a backlog deep enough for bursts of clients.
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+/// leaves at once, and a send timeout, with a backlog deep enough for bursts of clients.
+fn listen(addr: SocketAddr, send_timeout: Duration) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // On Windows SO_REUSEADDR would let a second process take the port; only set it elsewhere.
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
     socket.set_tcp_nodelay(true)?;
+    // A client that stops reading must not hold a stream (and its upstream slot) forever.
+    // Accepted sockets inherit this on Linux. Never set a receive timeout here: accept() would
+    // time out and end tiny_http's accept thread.
+    socket.set_write_timeout(Some(send_timeout))?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
@@ -94,19 +99,29 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
     let method = request.method().as_str().to_string();
     let (path, query) = request.url().split_once('?').unwrap_or((request.url(), ""));
     let (path, query) = (path.to_string(), query.to_string());
-    let headers = request
+    let headers: Vec<(String, String)> = request
         .headers()
         .iter()
         .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string()))
         .collect();
     let http10 = *request.http_version() == HTTPVersion(1, 0);
 
+    // Bodies of up to 1 KiB are read by tiny_http before the request arrives; larger or
+    // chunked ones are read (or waited for) when the request is dropped unread.
+    let unread_risk = match request.body_length() {
+        Some(n) => n > 1024,
+        None => headers_have(&headers, "Transfer-Encoding"),
+    };
+    let mut body = LazyBody {
+        request: &mut request,
+        finished: false,
+    };
     let mut req = HttpRequest {
         method,
         path,
         query,
         headers,
-        body: &mut LazyBody(&mut request),
+        body: &mut body,
     };
     let reply = catch_unwind(AssertUnwindSafe(|| route(state, &mut req))).unwrap_or_else(|_| {
         ApiError::Internal {
@@ -115,18 +130,24 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
         .into_reply()
     });
     let HttpRequest { method, path, .. } = req;
+    let unread = unread_risk && !body.finished;
 
     let status = reply.status;
     let model = reply.model.clone();
+    let headers = reply.headers;
     let written = match reply.body {
-        Body::Full(body) => write_full(request, status, &reply.headers, body),
-        Body::Stream(stream) => write_stream(
-            request.into_writer(),
-            http10,
-            status,
-            &reply.headers,
-            stream,
-        ),
+        Body::Full(body) if unread => {
+            // Dropping this request makes tiny_http read the rest of its body, which a client
+            // may never send: let a thread of its own wait for that, not a worker.
+            let _ = thread::Builder::new()
+                .name("unread-body".into())
+                .spawn(move || guarded(|| write_full(request, status, &headers, body)));
+            Ok(())
+        }
+        Body::Full(body) => guarded(|| write_full(request, status, &headers, body)),
+        Body::Stream(stream) => {
+            guarded(|| write_stream(request.into_writer(), http10, status, &headers, stream))
+        }
     };
     eprintln!(
         "{} {method} {path} {status} {} {}ms{}",
@@ -143,11 +164,48 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
 
 /// A request body the handler may never read. Reading goes through tiny_http's `as_reader`
 /// only on first use, so `Expect: 100-continue` is answered only for bodies the proxy wants.
-struct LazyBody<'a>(&'a mut tiny_http::Request);
+struct LazyBody<'a> {
+    request: &'a mut tiny_http::Request,
+    /// The body was read to its end.
+    finished: bool,
+}
 
 impl Read for LazyBody<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.as_reader().read(buf)
+        let n = self.request.as_reader().read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.finished = true;
+        }
+        Ok(n)
+    }
+}
+
+fn headers_have(headers: &[(String, String)], name: &str) -> bool {
+    headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+}
+
+/// Runs a write that consumes the request, turning a panic into an error: tiny_http can panic
+/// while dropping a request with an absurd declared length, and a worker must survive it.
+fn guarded(write: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+    catch_unwind(AssertUnwindSafe(write))
+        .unwrap_or_else(|_| Err(io::Error::other("panicked while answering")))
+}
+
+/// A header value as it may go on the wire: visible ASCII and spaces only, so that text from
+/// upstream (a model name) can never split a header or break the response.
+fn header_value(value: &str) -> Cow<'_, str> {
+    if value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(
+            value
+                .chars()
+                .filter(|c| *c == '\t' || (' '..='~').contains(c))
+                .collect(),
+        )
     }
 }
 
@@ -167,7 +225,7 @@ fn write_full(
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .chain([server])
     {
-        if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+        if let Ok(header) = Header::from_bytes(name.as_bytes(), header_value(value).as_bytes()) {
             response.add_header(header);
         }
     }
@@ -175,10 +233,11 @@ fn write_full(
 }
 
 /// Writes a stream by hand: tiny_http's own writer buffers a body of unknown length until the
-/// end. The head goes out at once, then each piece as it comes, flushed at once: chunked for
-/// HTTP/1.1 (the connection stays usable), raw for HTTP/1.0 (the connection closes after it).
-/// A failed write means the client left: the stream is then dropped, which releases its
-/// upstream connection and slot.
+/// end. The head goes out at once, then each piece as it comes, flushed at once, in chunked
+/// framing (the connection stays usable). A failed write means the client left: the stream is
+/// then dropped, which releases its upstream connection and slot. HTTP/1.0 has no chunked
+/// framing, and tiny_http may keep a 1.0 keep-alive connection open, so a 1.0 client gets the
+/// whole stream at the end with its length.
 fn write_stream(
     mut writer: Box<dyn Write + Send>,
     http10: bool,
@@ -192,39 +251,36 @@ fn write_stream(
         reason_phrase(status),
     );
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        head.push_str(&format!("{name}: {}\r\n", header_value(value)));
     }
-    head.push_str(if http10 {
-        "Connection: close\r\n\r\n"
-    } else {
-        "Transfer-Encoding: chunked\r\n\r\n"
-    });
+    let mut piece = Vec::with_capacity(4096);
+    if http10 {
+        while stream.next_piece(&mut piece) {}
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", piece.len()));
+        writer.write_all(head.as_bytes())?;
+        writer.write_all(&piece)?;
+        writer.flush()?;
+        drop(writer);
+        stream.finish();
+        return Ok(());
+    }
+    head.push_str("Transfer-Encoding: chunked\r\n\r\n");
     writer.write_all(head.as_bytes())?;
     writer.flush()?;
-
-    let mut piece = Vec::with_capacity(4096);
     loop {
         piece.clear();
-        let more = catch_unwind(AssertUnwindSafe(|| stream.next_piece(&mut piece)))
-            .map_err(|_| io::Error::other("the stream panicked"))?;
-        if !more {
+        if !stream.next_piece(&mut piece) {
             break;
         }
         if piece.is_empty() {
             continue;
         }
-        if http10 {
-            writer.write_all(&piece)?;
-        } else {
-            writer.write_all(format!("{:x}\r\n", piece.len()).as_bytes())?;
-            writer.write_all(&piece)?;
-            writer.write_all(b"\r\n")?;
-        }
+        writer.write_all(format!("{:x}\r\n", piece.len()).as_bytes())?;
+        writer.write_all(&piece)?;
+        writer.write_all(b"\r\n")?;
         writer.flush()?;
     }
-    if !http10 {
-        writer.write_all(b"0\r\n\r\n")?;
-    }
+    writer.write_all(b"0\r\n\r\n")?;
     writer.flush()?;
     drop(writer);
     stream.finish();

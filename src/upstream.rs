@@ -83,8 +83,8 @@ impl Upstream {
     /// `POST /chat/completions` with the body as the client sent it.
     ///
     /// A streamed answer may go quiet for at most the idle timeout at any point, headers
-    /// included. A whole answer may take the response timeout to start, then the idle timeout
-    /// to arrive.
+    /// included. A whole answer may take the response timeout to send its headers, and go quiet
+    /// for at most as long inside its body (OpenRouter may trickle keep-alive whitespace).
     pub fn post_chat(
         &self,
         key: &str,
@@ -92,16 +92,17 @@ impl Upstream {
         stream: bool,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let url = format!("{}/chat/completions", self.base_url);
-        let mut config = self
+        let silence = if stream {
+            self.idle_timeout
+        } else {
+            self.response_timeout
+        };
+        let config = self
             .agent
             .post(&url)
             .config()
-            .timeout_recv_response(Some(self.response_timeout));
-        config = if stream {
-            config.timeout_per_read(Some(self.idle_timeout))
-        } else {
-            config.timeout_recv_body(Some(self.idle_timeout))
-        };
+            .timeout_recv_response(Some(self.response_timeout))
+            .timeout_per_read(Some(silence));
         let start = Instant::now();
         let result = config
             .build()
@@ -165,9 +166,12 @@ fn classify(error: ureq::Error, after: Duration) -> UpstreamError {
     use ureq::Error as E;
     use ureq::Timeout as T;
     match error {
+        E::Timeout(T::Resolve | T::Connect) => UpstreamError::Unreachable(format!(
+            "no connection within {:.0} s (UPSTREAM_CONNECT_TIMEOUT)",
+            after.as_secs_f64()
+        )),
         E::Timeout(t) => {
             let phase = match t {
-                T::Resolve | T::Connect => "connecting",
                 T::SendRequest | T::SendBody | T::PerWrite => "sending the request",
                 T::RecvBody => "receiving the answer",
                 _ => "waiting for the response headers",

@@ -462,3 +462,90 @@ fn with_no_catalog_at_all_it_starts_and_uses_openrouters_free_router() {
             .contains("not loaded yet")
     );
 }
+
+#[test]
+fn paid_models_cannot_sneak_in_through_models_or_plugins() {
+    let proxy = start(&[]);
+    let sneaky =
+        r#"{"model":"auto","models":["openai/gpt-4o"],"messages":[{"role":"user","content":"x"}]}"#;
+    let error = post_chat(proxy.addr, sneaky).expect_error(400);
+    assert!(error["message"].as_str().unwrap().starts_with("models[0]:"));
+    let plugins = r#"{"plugins":[{"id":"web"}],"messages":[{"role":"user","content":"x"}]}"#;
+    let error = post_chat(proxy.addr, plugins).expect_error(400);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("ALLOW_PAID_MODELS")
+    );
+    assert!(proxy.fake.chat_requests().is_empty());
+    // Free fallbacks are fine, and paid ids with a free variant are mapped to it.
+    let fallback = r#"{"model":"openai/gpt-oss-20b:free","models":["meta-llama/llama-3.3-70b-instruct"],"messages":[{"role":"user","content":"x"}]}"#;
+    assert_eq!(post_chat(proxy.addr, fallback).status, 200);
+    let sent: Value = serde_json::from_slice(&proxy.fake.chat_requests()[0].body).unwrap();
+    assert_eq!(sent["models"][0], "meta-llama/llama-3.3-70b-instruct:free");
+}
+
+#[test]
+fn a_model_that_is_gone_is_replaced_when_chosen_automatically() {
+    let gone = r#"{"error":{"message":"This free variant has ended","code":404}}"#;
+    let proxy = start(&[("RETRY_POLICY", "smart")]);
+    proxy.fake.push(Script::json(404, gone));
+    let r = post_chat(proxy.addr, HELLO);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = models_sent(&proxy.fake);
+    assert_ne!(sent[0], sent[1]);
+    // It rests: the next automatic choice does not pick it again.
+    post_chat(proxy.addr, HELLO);
+    assert_ne!(models_sent(&proxy.fake)[2], sent[0]);
+
+    // A model the client named is not replaced: the 404 is the answer.
+    proxy.fake.push(Script::json(404, gone));
+    let pinned =
+        r#"{"model":"openai/gpt-oss-20b:free","messages":[{"role":"user","content":"x"}]}"#;
+    let r = post_chat(proxy.addr, pinned);
+    r.expect_error(404);
+    assert_eq!(r.header("X-Proxy-Attempts"), Some("1"));
+}
+
+#[test]
+fn failed_connections_do_not_use_the_allowance() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/api/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let proxy = start(&[
+        ("OPENROUTER_BASE_URL", dead.as_str()),
+        ("FREE_DAILY_LIMIT", "2"),
+    ]);
+    for _ in 0..4 {
+        post_chat(proxy.addr, HELLO).expect_error(502);
+    }
+    let health = get(proxy.addr, "/health").json();
+    assert_eq!(health["keys"][0]["used_today"], 0);
+    assert_eq!(health["keys"][0]["state"], "active");
+}
+
+#[test]
+fn exhausted_keys_are_reported_without_waiting_for_a_slot() {
+    let proxy = start(&[("MAX_CONCURRENT_REQUESTS", "1"), ("QUEUE_TIMEOUT", "5")]);
+    proxy.fake.push(Script::stream_text(
+        &["a", "b", "c"],
+        Duration::from_millis(500),
+    ));
+    let addr = proxy.addr;
+    let busy = thread::spawn(move || post_chat(addr, HELLO_STREAM));
+    assert!(eventually(Duration::from_secs(2), || proxy.fake.active() == 1));
+    // Exhaust the key while the only slot is busy.
+    proxy.state.keys.record_failure(
+        0,
+        &openrouter_proxy::failure::Failure::KeyPerDay { reset: None },
+    );
+    let t = std::time::Instant::now();
+    post_chat(proxy.addr, HELLO).expect_error(429);
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    busy.join().unwrap();
+}

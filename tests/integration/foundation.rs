@@ -657,3 +657,70 @@ fn upstream_calls_go_through_http_proxy_when_set() {
     );
     r.expect_error(502);
 }
+
+#[test]
+fn lying_content_lengths_do_not_take_workers_away() {
+    // Few workers, so that losing any of them would show.
+    let proxy = start(&[("WORKER_THREADS", "8"), ("MAX_CONCURRENT_REQUESTS", "2")]);
+    // A declared length no body could have: tiny_http panics while dropping the request.
+    for _ in 0..20 {
+        let mut conn = Conn::open(proxy.addr);
+        conn.send_raw(
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551615\r\n\r\n",
+        );
+        assert_eq!(conn.read_response().status, 404);
+    }
+    // Bodies announced and never sent, on routes that do not read them: each connection stays
+    // open, and no worker may wait for it.
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        let mut conn = Conn::open(proxy.addr);
+        conn.send_raw(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n");
+        assert_eq!(conn.read_response().status, 405);
+        idle.push(conn);
+    }
+    let t = Instant::now();
+    assert_eq!(get(proxy.addr, "/health").status, 200);
+    assert_eq!(post_chat(proxy.addr, HELLO).status, 200);
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn http10_keep_alive_streams_end_with_a_length() {
+    let proxy = start(&[]);
+    let mut conn = Conn::open(proxy.addr);
+    let raw = format!(
+        "POST /v1/chat/completions HTTP/1.0\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{HELLO_STREAM}",
+        HELLO_STREAM.len()
+    );
+    conn.send_raw(raw.as_bytes());
+    let (status, _, headers) = conn.read_head();
+    assert_eq!(status, 200);
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("Content-Length"))
+        .expect("a Content-Length")
+        .1
+        .parse()
+        .unwrap();
+    let mut body = vec![0; length];
+    std::io::Read::read_exact(&mut conn.reader, &mut body).unwrap();
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .ends_with("data: [DONE]\n\n")
+    );
+}
+
+#[test]
+fn upstream_text_cannot_inject_headers() {
+    let proxy = start(&[]);
+    proxy.fake.push(Script::json(
+        200,
+        r#"{"model":"evil\r\nX-Injected: yes","choices":[{"message":{"content":"hi"}}]}"#,
+    ));
+    let r = post_chat(proxy.addr, HELLO);
+    assert_eq!(r.status, 200);
+    assert!(r.header("X-Injected").is_none());
+    assert_eq!(r.header("X-Proxy-Model"), Some("evilX-Injected: yes"));
+}
