@@ -150,7 +150,8 @@ fn models(state: &AppState) -> Value {
                 "parameter_count": m.parameters,
                 "tools": m.supports("tools"),
                 "attempts": h.attempts,
-                "success_rate": (h.attempts > 0).then_some(h.success_rate),
+                "successes": h.successes,
+                "success_rate": (h.attempts > 0).then(|| h.successes as f64 / h.attempts as f64),
                 "latency_ms": h.latency_ms.map(|l| l.round()),
                 "cooling_until_ms": cooling_until_ms,
             })

@@ -360,13 +360,15 @@ fn default_chat(request: &Seen, shared: &Shared) -> Script {
         return Script::json(401, ERR_NO_AUTH);
     }
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
-    if body["stream"] == true {
-        return Script::stream_fixture(SSE_LFM, *lock(&shared.default_gap));
-    }
     let model = body["model"]
         .as_str()
         .filter(|m| !m.is_empty() && *m != "auto")
         .unwrap_or(DEFAULT_MODEL);
+    if body["stream"] == true {
+        // The real capture, answered in the name of the model asked for.
+        let sse = SSE_LFM.replace(DEFAULT_MODEL, model);
+        return Script::stream_fixture(&sse, *lock(&shared.default_gap));
+    }
     Script::json(200, completion_body(model, Some(DEFAULT_ANSWER), None))
 }
 

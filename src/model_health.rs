@@ -32,6 +32,7 @@ pub struct Health {
     pub latency_ms: Option<f64>,
     pub cooling_until: Option<Instant>,
     pub attempts: usize,
+    pub successes: usize,
 }
 
 impl Health {
@@ -40,6 +41,7 @@ impl Health {
         latency_ms: None,
         cooling_until: None,
         attempts: 0,
+        successes: 0,
     };
 
     pub fn cooling(&self, now: Instant) -> bool {
@@ -109,6 +111,7 @@ fn view(s: &Stats) -> Health {
         latency_ms: s.latency_ms,
         cooling_until: s.cooling_until,
         attempts: s.outcomes.len(),
+        successes,
     }
 }
 
