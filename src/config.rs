@@ -32,6 +32,8 @@ pub const SETTINGS: &[&str] = &[
     "RETRY_POLICY",
     "MODEL_COOLDOWN",
     "CATALOG_REFRESH",
+    "SMART_MAX_TOKENS",
+    "MAX_TOKENS_MARGIN",
     "DEBUG_MODE_FILE",
     "CAPTURE_MAX_FILES",
     "CAPTURE_MAX_DAYS",
@@ -66,6 +68,10 @@ pub struct Config {
     /// How long a model that was rate limited or down is skipped, when OpenRouter gives no time.
     pub model_cooldown: Duration,
     pub catalog_refresh: Duration,
+    /// Fill in and cap `max_tokens` from the model's limits, counting the prompt.
+    pub smart_max_tokens: bool,
+    /// Tokens kept free on top of a tenth of the prompt, when sizing the answer.
+    pub max_tokens_margin: u64,
     /// Debug mode is on while this file exists.
     pub debug_mode_file: PathBuf,
     pub capture_max_files: usize,
@@ -268,11 +274,8 @@ impl RawSettings {
             Strategy::RoundRobin,
             "round_robin, least_used or random",
         )?;
-        let allow_paid_models = match self.get("ALLOW_PAID_MODELS") {
-            None => false,
-            Some(v) => parse_bool(v)
-                .ok_or_else(|| err("ALLOW_PAID_MODELS", v, "expected true or false"))?,
-        };
+        let allow_paid_models = self.bool_or("ALLOW_PAID_MODELS", false)?;
+        let smart_max_tokens = self.bool_or("SMART_MAX_TOKENS", true)?;
 
         Ok(Config {
             keys,
@@ -300,6 +303,8 @@ impl RawSettings {
             )?,
             model_cooldown: self.duration_or("MODEL_COOLDOWN", 60.0)?,
             catalog_refresh: self.duration_or("CATALOG_REFRESH", 3600.0)?,
+            smart_max_tokens,
+            max_tokens_margin: self.parse_or("MAX_TOKENS_MARGIN", 100, "a number of tokens")?,
             debug_mode_file: PathBuf::from(self.get("DEBUG_MODE_FILE").unwrap_or("DEBUG_MODE.txt")),
             capture_max_files: self.parse_or("CAPTURE_MAX_FILES", 1000, "a number of files")?,
             capture_max_days: self.parse_or("CAPTURE_MAX_DAYS", 7, "a number of days")?,
@@ -339,6 +344,13 @@ impl RawSettings {
             Some(v) => v
                 .parse()
                 .map_err(|_| err(name, v, &format!("expected {expected}"))),
+        }
+    }
+
+    fn bool_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => parse_bool(v).ok_or_else(|| err(name, v, "expected true or false")),
         }
     }
 

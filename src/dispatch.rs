@@ -9,6 +9,7 @@
 //! `X-Proxy-Key` (masked) what happened.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -21,10 +22,11 @@ use crate::failure::{Failure, classify_status};
 use crate::http::Reply;
 use crate::key_pool::KeyLease;
 use crate::limiter::Refused;
+use crate::max_tokens;
 use crate::model_choice::{Needs, Ranking, Target, guard_paid_features, rank, resolve};
 use crate::relay::SseRelay;
 use crate::state::AppState;
-use crate::tokens::estimate_prompt_tokens;
+use crate::tokens::PromptSize;
 use crate::upstream::UpstreamBody;
 
 /// Upstream answers larger than this are refused (real answers are far smaller; the limit
@@ -47,6 +49,8 @@ struct Attempted {
     model: String,
     key: String,
     count: u32,
+    /// The answer size sent, when one was.
+    max_tokens: Option<u64>,
 }
 
 /// Serves a validated chat request; always returns the reply to send. A stream takes the
@@ -77,11 +81,26 @@ fn serve(
     if !config.allow_paid_models && guard_paid_features(&mut chat.value, &catalog)? {
         chat.rewritten = true;
     }
-    let needs = Needs::of(&chat.value, estimate_prompt_tokens(&chat.value));
-    if target == Target::Auto {
-        let ranking = ranking(state, &catalog, &needs, &[]);
-        if ranking.order.is_empty() {
-            return Err(nothing_can_serve(&ranking));
+    let chat = chat;
+    let needs = Needs::of(&chat.value);
+    let prompt = PromptSize::new(
+        &chat.value,
+        config.smart_max_tokens,
+        config.max_tokens_margin,
+    );
+    let requested = max_tokens::requested(&chat.value);
+    // Refuse now what no attempt could do: no able model, a prompt too long for the model named.
+    match &target {
+        Target::Auto => {
+            let ranking = ranking(state, &catalog, &needs, &prompt, &[]);
+            if ranking.order.is_empty() {
+                return Err(nothing_can_serve(&ranking, &prompt));
+            }
+        }
+        Target::Pinned { id, .. } => {
+            if let (true, Some(model)) = (config.smart_max_tokens, catalog.get(id)) {
+                max_tokens::plan(model, &prompt, requested)?;
+            }
         }
     }
     // When no key can serve, say so now rather than after waiting for a slot.
@@ -99,19 +118,24 @@ fn serve(
     let mut excluded_keys: Vec<usize> = Vec::new();
     let mut last_error: Option<ApiError> = None;
     for count in 1.. {
-        let (model, free) = match &target {
-            Target::Pinned { id, free } => (id.clone(), *free),
-            Target::Auto => match ranking(state, &catalog, &needs, &tried_models)
+        let (model, free, info) = match &target {
+            Target::Pinned { id, free } => (id.clone(), *free, catalog.get(id).cloned()),
+            Target::Auto => match ranking(state, &catalog, &needs, &prompt, &tried_models)
                 .order
                 .first()
             {
-                Some(m) => (m.id.clone(), true),
+                Some(m) => (m.id.clone(), true, Some(Arc::clone(m))),
                 None => {
                     return Err(last_error.unwrap_or(ApiError::Internal {
                         detail: "no model left to try".into(),
                     }));
                 }
             },
+        };
+        // The answer size is planned for each model: a retry on another model replans it.
+        let limit = match (&info, config.smart_max_tokens) {
+            (Some(info), true) => max_tokens::plan(info, &prompt, requested)?,
+            _ => requested,
         };
         let key = match state.keys.choose(&excluded_keys, free) {
             Ok(key) => key,
@@ -121,8 +145,9 @@ fn serve(
             model: model.clone(),
             key: key.masked.clone(),
             count,
+            max_tokens: limit.map(|(_, v)| v),
         });
-        let payload = payload_for(&mut chat, body, &model);
+        let payload = payload_for(&chat, body, &model, limit, requested);
         let started = Instant::now();
         let outcome = attempt(state, &key, &payload, chat.stream);
         let (status, error) = match &outcome {
@@ -165,6 +190,7 @@ fn serve(
                     model: answered.clone(),
                     key: key.masked,
                     count,
+                    max_tokens: limit.map(|(_, v)| v),
                 };
                 return Ok(with_headers(
                     reply.with_model(Some(answered)),
@@ -202,10 +228,17 @@ fn serve(
     unreachable!("the attempt loop returns")
 }
 
-fn ranking(state: &AppState, catalog: &Snapshot, needs: &Needs, exclude: &[String]) -> Ranking {
+fn ranking(
+    state: &AppState,
+    catalog: &Snapshot,
+    needs: &Needs,
+    prompt: &PromptSize,
+    exclude: &[String],
+) -> Ranking {
     rank(
         catalog,
         needs,
+        prompt,
         &state.health,
         &state.config.model_preference,
         exclude,
@@ -215,12 +248,15 @@ fn ranking(state: &AppState, catalog: &Snapshot, needs: &Needs, exclude: &[Strin
 
 /// Why no free model can take a request: none is able to (400), or all able ones are cooling
 /// down (503, with when the first comes back).
-fn nothing_can_serve(ranking: &Ranking) -> ApiError {
+fn nothing_can_serve(ranking: &Ranking, prompt: &PromptSize) -> ApiError {
     if ranking.capable == 0 {
         return ApiError::bad_request(
-            "no free model can serve this request (it needs tools, image input, a \
-             response_format or a context none of them has); GET /v1/models shows what each \
-             supports",
+            format!(
+                "no free model can serve this request: it needs tools, image input, a \
+                 response_format, or a context larger than its prompt of about {} tokens, and \
+                 none has all it needs; GET /v1/models shows what each supports",
+                prompt.tokens()
+            ),
             None,
         );
     }
@@ -240,14 +276,53 @@ fn nothing_can_serve(ranking: &Ranking) -> ApiError {
     }
 }
 
-/// The body to send for `model`: the client's bytes when they already name it (and nothing
-/// else changed), else the request with `model` replaced.
-fn payload_for<'a>(chat: &mut ChatRequest, body: &'a [u8], model: &str) -> Cow<'a, [u8]> {
-    if chat.model.as_deref() == Some(model) && !chat.rewritten {
+/// The body to send for `model` with `limit`: the client's bytes when they already say that
+/// (and nothing else changed), else the request with `model` and the limit replaced.
+fn payload_for<'a>(
+    chat: &ChatRequest,
+    body: &'a [u8],
+    model: &str,
+    limit: Option<max_tokens::Limit>,
+    requested: Option<max_tokens::Limit>,
+) -> Cow<'a, [u8]> {
+    if chat.model.as_deref() == Some(model) && !chat.rewritten && limit == requested {
         return Cow::Borrowed(body);
     }
-    chat.value["model"] = Value::from(model);
-    Cow::Owned(serde_json::to_vec(&chat.value).unwrap_or_default())
+    let Some(fields) = chat.value.as_object() else {
+        return Cow::Borrowed(body);
+    };
+    let mut changes = vec![("model", Value::from(model))];
+    if let Some((field, value)) = limit {
+        changes.push((field, Value::from(value)));
+    }
+    let overlay = Overlay { fields, changes };
+    Cow::Owned(serde_json::to_vec(&overlay).unwrap_or_default())
+}
+
+/// A JSON object written with some fields replaced or added, without copying the rest.
+struct Overlay<'a> {
+    fields: &'a serde_json::Map<String, Value>,
+    changes: Vec<(&'static str, Value)>,
+}
+
+impl serde::Serialize for Overlay<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let changed = |k: &str| self.changes.iter().find(|(name, _)| *name == k);
+        let mut map = serializer.serialize_map(None)?;
+        for (k, v) in self.fields {
+            match changed(k) {
+                Some((_, new)) => map.serialize_entry(k, new)?,
+                None => map.serialize_entry(k, v)?,
+            }
+        }
+        for (k, v) in &self.changes {
+            if !self.fields.contains_key(*k) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
 }
 
 /// Records what a failure says about the model: busy or down models cool down.
@@ -352,6 +427,9 @@ fn with_headers(mut reply: Reply, attempted: Option<&Attempted>) -> Reply {
             .with_header("X-Proxy-Attempts", a.count.to_string())
             // Header values are ASCII: the mask's ellipsis becomes three dots.
             .with_header("X-Proxy-Key", a.key.replace('…', "..."));
+        if let Some(n) = a.max_tokens {
+            reply = reply.with_header("X-Proxy-Max-Tokens", n.to_string());
+        }
         if reply.model.is_none() {
             reply.model = Some(a.model.clone());
         }

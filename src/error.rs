@@ -62,6 +62,12 @@ pub enum ApiError {
     UpstreamInvalid {
         detail: String,
     },
+    /// The prompt leaves no room for an answer in the model's context.
+    ContextTooLong {
+        model: String,
+        prompt_tokens: u64,
+        context: u64,
+    },
     /// Nothing can serve the request now (keys out of quota, models cooling down, a model
     /// that is not free): the message says why and when it clears.
     Unavailable {
@@ -85,7 +91,7 @@ impl ApiError {
 
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::BadRequest { .. } => 400,
+            ApiError::BadRequest { .. } | ApiError::ContextTooLong { .. } => 400,
             ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::ProxyKeyRequired | ApiError::NoApiKey => 401,
@@ -125,6 +131,7 @@ impl ApiError {
     fn code(&self) -> Value {
         let word = match self {
             ApiError::BadRequest { .. } => "invalid_request",
+            ApiError::ContextTooLong { .. } => "context_length_exceeded",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "request_too_large",
             ApiError::ProxyKeyRequired => "invalid_proxy_key",
@@ -172,6 +179,9 @@ impl ApiError {
         });
         if let ApiError::BadRequest { param: Some(p), .. } = self {
             error["param"] = Value::from(*p);
+        }
+        if let ApiError::ContextTooLong { .. } = self {
+            error["param"] = Value::from("messages");
         }
         if let ApiError::Upstream {
             metadata: Some(m), ..
@@ -250,6 +260,16 @@ impl fmt::Display for ApiError {
                     "OpenRouter sent an answer that is not a completion: {detail}"
                 )
             }
+            ApiError::ContextTooLong {
+                model,
+                prompt_tokens,
+                context,
+            } => write!(
+                f,
+                "the prompt is about {prompt_tokens} tokens, and {model} takes at most {context} \
+                 (its context length) with room left for an answer; shorten the messages, or \
+                 send \"model\": \"auto\" to let the proxy choose a model with a larger context"
+            ),
             ApiError::Unavailable { message, .. } => f.write_str(message),
             ApiError::Internal { detail } => write!(f, "internal error: {detail}"),
         }

@@ -502,13 +502,14 @@ fn answer(
                 if i + 1 == events.len() && end == StreamEnd::Complete {
                     call.take();
                 }
+                // Stamped before the write: the client may have it before a stamp after.
+                lock(&shared.event_times).push(Instant::now());
                 let sent = write!(writer, "{:x}\r\n{event}\r\n", event.len())
                     .and_then(|()| writer.flush());
                 if sent.is_err() {
                     shared.aborted.fetch_add(1, Ordering::SeqCst);
                     return false;
                 }
-                lock(&shared.event_times).push(Instant::now());
             }
             drop(call);
             match end {

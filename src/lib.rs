@@ -19,6 +19,7 @@ pub mod fake_upstream;
 pub mod http;
 pub mod key_pool;
 pub mod limiter;
+pub mod max_tokens;
 pub mod model_choice;
 pub mod model_health;
 pub mod relay;
@@ -39,6 +40,9 @@ pub fn start(
     config: config::Config,
 ) -> Result<(Arc<state::AppState>, server::RunningServer), String> {
     let listen = config.listen;
+    if config.smart_max_tokens {
+        tokens::warm_up();
+    }
     let state = state::AppState::new(config)?;
     let running = server::start(Arc::clone(&state)).map_err(|e| {
         format!(

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::catalog::{FREE_ROUTER, Model, Snapshot};
 use crate::error::ApiError;
 use crate::model_health::{Health, ModelHealth};
+use crate::tokens::PromptSize;
 
 /// The model a request asked for, once resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,12 +142,10 @@ pub struct Needs {
     pub tools: bool,
     pub images: bool,
     pub response_format: bool,
-    /// The prompt's size in tokens (an estimate).
-    pub prompt_tokens: u64,
 }
 
 impl Needs {
-    pub fn of(body: &Value, prompt_tokens: u64) -> Needs {
+    pub fn of(body: &Value) -> Needs {
         let tools = body["tools"].as_array().is_some_and(|t| !t.is_empty())
             || body["functions"].as_array().is_some_and(|f| !f.is_empty());
         let images = body["messages"].as_array().is_some_and(|messages| {
@@ -168,14 +167,13 @@ impl Needs {
             tools,
             images,
             response_format,
-            prompt_tokens,
         }
     }
 }
 
-/// Whether `model` can serve a request with these needs. Classifier models (safety and guard
-/// models) never serve chats chosen automatically.
-pub fn capable(model: &Model, needs: &Needs) -> bool {
+/// Whether `model` can serve a request with these needs and this prompt. Classifier models
+/// (safety and guard models) never serve chats chosen automatically.
+pub fn capable(model: &Model, needs: &Needs, prompt: &PromptSize) -> bool {
     let id = model.id.to_ascii_lowercase();
     model.free
         && !id.contains("safety")
@@ -185,9 +183,7 @@ pub fn capable(model: &Model, needs: &Needs) -> bool {
         && (!needs.tools || model.supports("tools"))
         && (!needs.images || model.takes_images())
         && (!needs.response_format || model.supports("response_format"))
-        && model
-            .context_length
-            .is_none_or(|context| needs.prompt_tokens < context)
+        && model.context_length.is_none_or(|c| prompt.fits(c))
 }
 
 /// The automatic choice's candidates, best first.
@@ -207,6 +203,7 @@ pub struct Ranking {
 pub fn rank(
     catalog: &Snapshot,
     needs: &Needs,
+    prompt: &PromptSize,
     health: &ModelHealth,
     preference: &[String],
     exclude: &[String],
@@ -232,9 +229,14 @@ pub fn rank(
     };
     let mut scored: Vec<(&Arc<Model>, Health)> = Vec::new();
     for model in models {
-        let router = model.id == FREE_ROUTER;
-        // The router is an empty description: trust it to pick a capable model.
-        if !(router || capable(model, needs)) {
+        // The router says little of the models behind it: trust it to pick a capable one,
+        // but not with a prompt larger than its stated context.
+        let able = if model.id == FREE_ROUTER {
+            model.context_length.is_none_or(|c| prompt.fits(c))
+        } else {
+            capable(model, needs, prompt)
+        };
+        if !able {
             continue;
         }
         ranking.capable += 1;
@@ -333,9 +335,12 @@ mod tests {
         );
         let e = resolve(Some("x/y"), &empty, false).unwrap_err();
         assert!(e.to_string().contains("not loaded yet"));
+        let body = hi();
+        let prompt = PromptSize::new(&body, false, 0);
         let r = rank(
             &empty,
             &Needs::default(),
+            &prompt,
             &ModelHealth::default(),
             &[],
             &[],
@@ -373,39 +378,64 @@ mod tests {
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
             ]}]
         });
-        let needs = Needs::of(&body, 10);
+        let needs = Needs::of(&body);
         assert!(needs.tools && needs.images && needs.response_format);
-        let plain = Needs::of(
-            &json!({"messages": [], "response_format": {"type": "text"}}),
-            0,
-        );
+        let plain = Needs::of(&json!({"messages": [], "response_format": {"type": "text"}}));
         assert_eq!(plain, Needs::default());
+    }
+
+    fn hi() -> Value {
+        json!({"messages": [{"role": "user", "content": "hi"}]})
     }
 
     #[test]
     fn only_capable_models_are_ranked() {
         let c = catalog();
         let health = ModelHealth::default();
+        let body = hi();
+        let prompt = PromptSize::new(&body, true, 100);
         let needs = Needs {
             tools: true,
             images: true,
             ..Needs::default()
         };
-        let r = rank(&c, &needs, &health, &[], &[], Instant::now());
+        let r = rank(&c, &needs, &prompt, &health, &[], &[], Instant::now());
         assert!(!r.order.is_empty());
         for m in r.order.iter().filter(|m| m.id != FREE_ROUTER) {
             assert!(m.supports("tools") && m.takes_images(), "{}", m.id);
         }
         assert_eq!(r.order.last().unwrap().id, FREE_ROUTER);
-        // A prompt too big for every context leaves only the router.
-        let huge = Needs {
-            prompt_tokens: 5_000_000,
-            ..Needs::default()
-        };
-        let r = rank(&c, &huge, &health, &[], &[], Instant::now());
-        assert_eq!(r.order.len(), 1);
+        // Only models whose context holds the prompt: a 150k-token prompt rules out the
+        // 128k and 131k contexts, the router's 200k holds it.
+        let long = json!({"messages": [{"role": "user", "content": "word ".repeat(150_000)}]});
+        let prompt_150k = PromptSize::new(&long, true, 100);
+        let r = rank(
+            &c,
+            &Needs::default(),
+            &prompt_150k,
+            &health,
+            &[],
+            &[],
+            Instant::now(),
+        );
+        assert!(!r.order.is_empty());
+        for m in &r.order {
+            assert!(
+                m.context_length.unwrap() >= 200_000,
+                "{} is too small",
+                m.id
+            );
+        }
         // Classifiers are never chosen.
-        let r = rank(&c, &Needs::default(), &health, &[], &[], Instant::now());
+        let r = rank(
+            &c,
+            &Needs::default(),
+            &prompt,
+            &health,
+            &[],
+            &[],
+            Instant::now(),
+        );
         assert!(r.order.iter().all(|m| !m.id.contains("safety")));
     }
 
@@ -414,15 +444,17 @@ mod tests {
         let c = catalog();
         let health = ModelHealth::default();
         let now = Instant::now();
-        let r = rank(&c, &Needs::default(), &health, &[], &[], now);
+        let body = hi();
+        let p = PromptSize::new(&body, true, 100);
+        let r = rank(&c, &Needs::default(), &p, &health, &[], &[], now);
         // With nothing seen, the largest context wins.
         assert_eq!(r.order[0].id, "qwen/qwen3-coder:free");
-        let same = rank(&c, &Needs::default(), &health, &[], &[], now);
+        let same = rank(&c, &Needs::default(), &p, &health, &[], &[], now);
         let ids = |r: &Ranking| r.order.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&r), ids(&same), "same state, same choice");
 
         let pref = vec!["openai/gpt-oss-20b:free".to_string()];
-        let r = rank(&c, &Needs::default(), &health, &pref, &[], now);
+        let r = rank(&c, &Needs::default(), &p, &health, &pref, &[], now);
         assert_eq!(r.order[0].id, "openai/gpt-oss-20b:free");
 
         // A model that answered beats preference; a faster one beats a slower one.
@@ -434,7 +466,7 @@ mod tests {
             "liquid/lfm-2.5-1.2b-instruct:free",
             Duration::from_millis(300),
         );
-        let r = rank(&c, &Needs::default(), &health, &pref, &[], now);
+        let r = rank(&c, &Needs::default(), &p, &health, &pref, &[], now);
         assert_eq!(r.order[0].id, "liquid/lfm-2.5-1.2b-instruct:free");
         assert_eq!(r.order[1].id, "meta-llama/llama-3.2-3b-instruct:free");
 
@@ -444,7 +476,15 @@ mod tests {
             Some(Duration::from_secs(30)),
             "429",
         );
-        let r = rank(&c, &Needs::default(), &health, &pref, &[], Instant::now());
+        let r = rank(
+            &c,
+            &Needs::default(),
+            &p,
+            &health,
+            &pref,
+            &[],
+            Instant::now(),
+        );
         assert!(
             r.order
                 .iter()

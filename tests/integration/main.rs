@@ -6,3 +6,4 @@ mod binary;
 mod common;
 mod debug;
 mod foundation;
+mod max_tokens;
