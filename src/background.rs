@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::state::AppState;
+use crate::state::{AppState, Live};
 
 /// How soon a failed catalog load is tried again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
@@ -18,10 +18,12 @@ pub fn spawn(state: Arc<AppState>) {
         .name("catalog-refresh".into())
         .spawn(move || {
             loop {
-                let wait = match state.catalog.refresh(&state.upstream, state.any_key()) {
+                let live = state.live();
+                let key = live.keys.secrets().first().map(|k| &**k);
+                let wait = match state.catalog.refresh(&live.upstream, key) {
                     Ok(free) => {
                         eprintln!("model list loaded: {free} free models");
-                        state.config.catalog_refresh
+                        live.config.catalog_refresh
                     }
                     Err(e) => {
                         let cached = state.catalog.snapshot();
@@ -35,19 +37,19 @@ pub fn spawn(state: Arc<AppState>) {
                             },
                             RETRY_AFTER_FAILURE.as_secs()
                         );
-                        RETRY_AFTER_FAILURE.min(state.config.catalog_refresh)
+                        RETRY_AFTER_FAILURE.min(live.config.catalog_refresh)
                     }
                 };
-                refresh_key_allowances(&state);
+                refresh_key_allowances(&live);
                 thread::sleep(wait);
             }
         });
 }
 
 /// Reads `data.free_model_daily_requests` from `GET /key` for every key.
-fn refresh_key_allowances(state: &AppState) {
-    for (index, key) in state.keys.secrets().iter().enumerate() {
-        let Ok(response) = state.upstream.get("/key", Some(key)) else {
+fn refresh_key_allowances(live: &Live) {
+    for (index, key) in live.keys.secrets().iter().enumerate() {
+        let Ok(response) = live.upstream.get("/key", Some(key)) else {
             continue;
         };
         if response.status != 200 {
@@ -59,8 +61,7 @@ fn refresh_key_allowances(state: &AppState) {
         let info: Value = serde_json::from_slice(&bytes).unwrap_or_default();
         let daily = &info["data"]["free_model_daily_requests"];
         let number = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
-        state
-            .keys
+        live.keys
             .apply_key_info(index, number(&daily["limit"]), number(&daily["used"]));
     }
 }

@@ -39,11 +39,11 @@ fn prepare(
     record: &mut CallRecord,
 ) -> Result<(ChatRequest, Vec<u8>), ApiError> {
     check_content_type(req)?;
-    let body = read_body(req, state.config.max_body_bytes)?;
+    let body = read_body(req, state.config().max_body_bytes)?;
     record.request_body(&body);
     let chat = ChatRequest::parse(&body)?;
     record.set_stream(chat.stream);
-    if state.keys.is_empty() {
+    if state.keys().is_empty() {
         return Err(ApiError::NoApiKey);
     }
     Ok((chat, body))

@@ -1,11 +1,14 @@
-//! The command line: `openrouter-proxy [--env-file PATH] [--demo]`, `--help`, `--version`.
-//! Loads the configuration, starts the server, prints where it listens, and serves until the
-//! process ends.
+//! The command line: parse the arguments, then serve, run a daemon command, or print what the
+//! proxy knows (`models`, `stats`, `check`). Serving installs the Ctrl-C/SIGTERM handler and
+//! the `.env` watcher, and shuts down cleanly.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use crate::config::{Config, RawSettings};
+use crate::daemon::{self, ServeArgs};
 use crate::fake_upstream::FakeUpstream;
+use crate::inspect;
 use crate::secret::mask_key;
 
 const HELP: &str = "\
@@ -14,15 +17,22 @@ openrouter-proxy: one local OpenAI-compatible endpoint for OpenRouter's free mod
 Usage: openrouter-proxy [COMMAND] [OPTIONS]
 
 Commands:
-  serve             serve the proxy (the default)
-  stats             print the daily call counters from CACHE_DIR (written in debug mode)
-                    [--days N] (default 14) [--json]
+  serve                   serve the proxy in the foreground (the default)
+  daemon start            serve in the background under a supervisor that restarts it
+  daemon stop             stop the background proxy and its supervisor
+  daemon status           is it running? pid, port, uptime, restarts, /health  [--json]
+  daemon restart          stop, then start
+  models                  the free models: context, max output, modalities, tools  [--json]
+  stats                   daily call counters from CACHE_DIR  [--days N] [--json]
+  check                   check the settings and each key's free quota today  [--json]
 
 Options:
-  --env-file PATH   read settings from PATH instead of ./.env
-  --demo            serve a built-in fake OpenRouter: no key, no network needed
-  -h, --help        print this help
-  -V, --version     print the version
+  --env-file PATH         read settings from PATH instead of ./.env
+  --demo                  use a built-in fake OpenRouter: no key, no network needed
+  --json                  print JSON instead of a table (models, stats, check, daemon status)
+  --days N                how many days `stats` shows (default 14)
+  -h, --help              print this help
+  -V, --version           print the version
 
 Settings come from .env and the environment (the environment wins); see .env.example.
 Point any OpenAI client at http://localhost:5000/v1 (any API key unless PROXY_API_KEY is set).";
@@ -38,16 +48,30 @@ struct Args {
     json: bool,
 }
 
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq, Clone, Copy)]
 enum Command {
     #[default]
     Serve,
+    Daemon(DaemonAction),
+    Models,
     Stats,
+    Check,
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum DaemonAction {
+    Start,
+    Stop,
+    Status,
+    Restart,
+    /// The supervisor itself, started by `daemon start`.
+    Supervise,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Args, String> {
     let mut parsed = Args::default();
     let mut args = args.into_iter();
+    let mut command_seen = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--env-file" => {
@@ -57,8 +81,6 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
             s if s.starts_with("--env-file=") => {
                 parsed.env_file = Some(PathBuf::from(&s["--env-file=".len()..]));
             }
-            "serve" => parsed.command = Command::Serve,
-            "stats" => parsed.command = Command::Stats,
             "--days" => {
                 let n = args.next().ok_or("--days needs a number")?;
                 let n = n.parse().ok().filter(|n| *n >= 1).ok_or(format!(
@@ -70,100 +92,131 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
             "--demo" => parsed.demo = true,
             "-h" | "--help" => parsed.help = true,
             "-V" | "--version" => parsed.version = true,
+            word if !command_seen && !word.starts_with('-') => {
+                command_seen = true;
+                parsed.command = match word {
+                    "serve" => Command::Serve,
+                    "models" => Command::Models,
+                    "stats" => Command::Stats,
+                    "check" => Command::Check,
+                    "daemon" => {
+                        let action = args
+                            .next()
+                            .ok_or("daemon needs an action: start, stop, status or restart")?;
+                        Command::Daemon(match action.as_str() {
+                            "start" => DaemonAction::Start,
+                            "stop" => DaemonAction::Stop,
+                            "status" => DaemonAction::Status,
+                            "restart" => DaemonAction::Restart,
+                            "supervise" => DaemonAction::Supervise,
+                            other => {
+                                return Err(format!(
+                                    "unknown daemon action {other:?}: use start, stop, status or restart"
+                                ));
+                            }
+                        })
+                    }
+                    other => return Err(format!("unknown command {other:?}; see --help")),
+                };
+            }
             other => return Err(format!("unknown argument {other:?}; see --help")),
         }
     }
     Ok(parsed)
 }
 
-pub fn run(args: Vec<String>) -> Result<(), String> {
+pub fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let args = parse_args(args)?;
     if args.help {
         println!("{HELP}");
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     if args.version {
         println!("openrouter-proxy {}", env!("CARGO_PKG_VERSION"));
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     let (path, required) = match &args.env_file {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(".env"), false),
     };
-    let mut raw = RawSettings::load(&path, required).map_err(|e| e.to_string())?;
-    if args.command == Command::Stats {
-        let config = raw.validate().map_err(|e| e.to_string())?;
-        print_stats(&config, args.days.unwrap_or(14), args.json);
-        return Ok(());
+    let raw = RawSettings::load(&path, required).map_err(|e| e.to_string())?;
+    let serve_args = ServeArgs {
+        env_file: args.env_file.clone(),
+        demo: args.demo,
+    };
+    match args.command {
+        Command::Serve => serve(raw, &path, args.demo),
+        Command::Stats => {
+            let config = raw.validate().map_err(|e| e.to_string())?;
+            inspect::stats(&config, args.days.unwrap_or(14), args.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models => inspect::models(&validated(raw, args.demo)?.0, args.json),
+        Command::Check => inspect::check(&validated(raw, args.demo)?.0, args.json),
+        Command::Daemon(action) => {
+            let config = raw.validate().map_err(|e| e.to_string())?;
+            match action {
+                DaemonAction::Start => daemon::start(&config, &serve_args),
+                DaemonAction::Stop => daemon::stop(&config),
+                DaemonAction::Status => daemon::status(&config, args.json),
+                DaemonAction::Restart => daemon::restart(&config, &serve_args),
+                DaemonAction::Supervise => daemon::supervise(&config, &serve_args),
+            }
+        }
     }
+}
 
-    // The demo's fake upstream lives as long as the process.
-    let _demo = if args.demo {
+/// The configuration, pointed at a built-in fake OpenRouter when `demo` (returned with it: it
+/// lives as long as the caller keeps it).
+fn validated(mut raw: RawSettings, demo: bool) -> Result<(Config, Option<FakeUpstream>), String> {
+    let fake = if demo {
         let fake = FakeUpstream::start_demo().map_err(|e| format!("cannot start the demo: {e}"))?;
         raw.set("OPENROUTER_BASE_URL", &fake.base_url());
         raw.set(
             "OPENROUTER_API_KEY",
             "sk-or-v1-demo-key-for-the-built-in-fake-upstream",
         );
+        raw.set("OPENROUTER_API_KEYS", "");
         raw.set("HTTP_PROXY", "");
         Some(fake)
     } else {
         None
     };
     let config = raw.validate().map_err(|e| e.to_string())?;
-    let (state, server) = crate::start(config)?;
-    print_banner(&state.config, server.local_addr().to_string(), args.demo);
-    server.wait();
-    Ok(())
+    Ok((config, fake))
 }
 
-/// The daily counters of the last `days` days, as a table or JSON.
-fn print_stats(config: &Config, days: u32, json: bool) {
-    let days = crate::stats::read_days(&config.cache_dir, days, None);
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&days).unwrap_or_default()
-        );
-        return;
+/// Serves until Ctrl-C, SIGTERM or the supervisor's request, then shuts down cleanly.
+fn serve(raw: RawSettings, env_file: &std::path::Path, demo: bool) -> Result<ExitCode, String> {
+    let (config, _demo) = validated(raw, demo)?;
+    let (state, server) = crate::start(config)?;
+    print_banner(&state.config(), server.local_addr().to_string(), demo);
+    if !demo {
+        crate::reload::spawn(std::sync::Arc::clone(&state), env_file.to_path_buf());
     }
-    println!(
-        "{:<10}  {:>6}  {:>7}  {:>6}  {:>7}  {:>5}  {:>10}  {:>10}",
-        "date", "total", "success", "failed", "timeout", "retry", "tokens in", "tokens out"
+    let on_signal = std::sync::Arc::clone(&state);
+    if let Err(e) = ctrlc::set_handler(move || on_signal.shutdown.ask()) {
+        eprintln!("warning: cannot catch Ctrl-C ({e}); stopping will not be graceful");
+    }
+    state.shutdown.wait();
+    let grace = state.config().shutdown_grace;
+    let usage = state.limiter.usage();
+    eprintln!(
+        "shutting down: {} call(s) in flight get up to {} s to finish",
+        usage.in_flight,
+        grace.as_secs_f64()
     );
-    let mut sum = crate::stats::DayCounters::default();
-    for d in &days {
-        let date = format!("{}-{}-{}", &d.date[..4], &d.date[4..6], &d.date[6..]);
-        println!(
-            "{date:<10}  {:>6}  {:>7}  {:>6}  {:>7}  {:>5}  {:>10}  {:>10}",
-            d.total, d.success, d.failed, d.timeout, d.retry, d.prompt_tokens, d.completion_tokens
-        );
-        sum.total += d.total;
-        sum.success += d.success;
-        sum.failed += d.failed;
-        sum.timeout += d.timeout;
-        sum.retry += d.retry;
-        sum.prompt_tokens += d.prompt_tokens;
-        sum.completion_tokens += d.completion_tokens;
-    }
-    println!(
-        "{:<10}  {:>6}  {:>7}  {:>6}  {:>7}  {:>5}  {:>10}  {:>10}",
-        "all",
-        sum.total,
-        sum.success,
-        sum.failed,
-        sum.timeout,
-        sum.retry,
-        sum.prompt_tokens,
-        sum.completion_tokens
+    let finished = server.stop(grace);
+    state.keys().save();
+    eprintln!(
+        "stopped{}",
+        if finished {
+            ""
+        } else {
+            " (some calls were still running)"
+        }
     );
-    if sum.total == 0 {
-        println!(
-            "\nNo calls recorded in {}. Counting happens in debug mode: create {} next to .env.",
-            config.cache_dir.display(),
-            config.debug_mode_file.display()
-        );
-    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_banner(config: &Config, addr: String, demo: bool) {
@@ -189,7 +242,7 @@ fn print_banner(config: &Config, addr: String, demo: bool) {
              and restart"
         ),
         keys => eprintln!(
-            "  keys: {} ({:?})",
+            "  keys: {} ({})",
             keys.iter()
                 .map(|k| mask_key(k))
                 .collect::<Vec<_>>()
@@ -216,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_flags() {
+    fn parses_commands_and_flags() {
         assert_eq!(args(&[]).unwrap(), Args::default());
         let a = args(&["--env-file", "x.env", "--demo"]).unwrap();
         assert_eq!(a.env_file, Some(PathBuf::from("x.env")));
@@ -230,5 +283,16 @@ mod tests {
         let a = args(&["stats", "--days", "3", "--json"]).unwrap();
         assert_eq!((a.command, a.days, a.json), (Command::Stats, Some(3), true));
         assert!(args(&["stats", "--days", "0"]).is_err());
+        let a = args(&["daemon", "status", "--json"]).unwrap();
+        assert_eq!(a.command, Command::Daemon(DaemonAction::Status));
+        assert!(args(&["daemon"]).unwrap_err().contains("start, stop"));
+        assert!(args(&["daemon", "go"]).is_err());
+        assert_eq!(args(&["models"]).unwrap().command, Command::Models);
+        assert_eq!(args(&["check", "--json"]).unwrap().command, Command::Check);
+        assert!(
+            args(&["frobnicate"])
+                .unwrap_err()
+                .contains("unknown command")
+        );
     }
 }

@@ -34,6 +34,7 @@ pub const SETTINGS: &[&str] = &[
     "CATALOG_REFRESH",
     "SMART_MAX_TOKENS",
     "MAX_TOKENS_MARGIN",
+    "SHUTDOWN_GRACE",
     "DEBUG_MODE_FILE",
     "CAPTURE_MAX_FILES",
     "CAPTURE_MAX_DAYS",
@@ -72,6 +73,8 @@ pub struct Config {
     pub smart_max_tokens: bool,
     /// Tokens kept free on top of a tenth of the prompt, when sizing the answer.
     pub max_tokens_margin: u64,
+    /// How long calls in flight may take to finish when the proxy is asked to stop.
+    pub shutdown_grace: Duration,
     /// Debug mode is on while this file exists.
     pub debug_mode_file: PathBuf,
     pub capture_max_files: usize,
@@ -304,6 +307,7 @@ impl RawSettings {
             model_cooldown: self.duration_or("MODEL_COOLDOWN", 60.0)?,
             catalog_refresh: self.duration_or("CATALOG_REFRESH", 3600.0)?,
             smart_max_tokens,
+            shutdown_grace: self.duration_or("SHUTDOWN_GRACE", 30.0)?,
             max_tokens_margin: self.parse_or("MAX_TOKENS_MARGIN", 100, "a number of tokens")?,
             debug_mode_file: PathBuf::from(self.get("DEBUG_MODE_FILE").unwrap_or("DEBUG_MODE.txt")),
             capture_max_files: self.parse_or("CAPTURE_MAX_FILES", 1000, "a number of files")?,

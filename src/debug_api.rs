@@ -46,10 +46,10 @@ pub fn handle(
         "/debug/concurrency" => concurrency(state),
         "/debug/calls" => calls(state, req),
         "/debug/models" => models(state),
-        "/debug/keys" => json!({ "keys": state.keys.report() }),
+        "/debug/keys" => json!({ "keys": state.keys().report() }),
         path => {
             let name = path.strip_prefix("/debug/capture/").ok_or_else(not_found)?;
-            let bytes = state.captures.read(name).ok_or_else(not_found)?;
+            let bytes = state.live().captures.read(name).ok_or_else(not_found)?;
             return Ok(Reply::json(200, bytes));
         }
     };

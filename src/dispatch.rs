@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::call_record::CallRecord;
 use crate::catalog::Snapshot;
 use crate::chat::{ChatRequest, finish_completion};
+use crate::config::Config;
 use crate::error::{ApiError, from_upstream};
 use crate::failure::{Failure, classify_status};
 use crate::http::Reply;
@@ -25,7 +26,7 @@ use crate::limiter::Refused;
 use crate::max_tokens;
 use crate::model_choice::{Needs, Ranking, Target, guard_paid_features, rank, resolve};
 use crate::relay::SseRelay;
-use crate::state::AppState;
+use crate::state::{AppState, Live};
 use crate::tokens::PromptSize;
 use crate::upstream::UpstreamBody;
 
@@ -75,7 +76,8 @@ fn serve(
     record: &mut CallRecord,
     attempted: &mut Option<Attempted>,
 ) -> Result<Reply, ApiError> {
-    let config = &state.config;
+    let live = state.live();
+    let config = &live.config;
     let catalog = state.catalog.snapshot_when_ready(config.connect_timeout);
     let target = resolve(chat.model.as_deref(), &catalog, config.allow_paid_models)?;
     if !config.allow_paid_models && guard_paid_features(&mut chat.value, &catalog)? {
@@ -92,7 +94,7 @@ fn serve(
     // Refuse now what no attempt could do: no able model, a prompt too long for the model named.
     match &target {
         Target::Auto => {
-            let ranking = ranking(state, &catalog, &needs, &prompt, &[]);
+            let ranking = ranking(state, config, &catalog, &needs, &prompt, &[]);
             if ranking.order.is_empty() {
                 return Err(nothing_can_serve(&ranking, &prompt));
             }
@@ -105,7 +107,7 @@ fn serve(
     }
     // When no key can serve, say so now rather than after waiting for a slot.
     let free = !matches!(target, Target::Pinned { free: false, .. });
-    state.keys.check_available(free)?;
+    live.keys.check_available(free)?;
     let permit = state
         .limiter
         .acquire(config.queue_timeout)
@@ -120,7 +122,7 @@ fn serve(
     for count in 1.. {
         let (model, free, info) = match &target {
             Target::Pinned { id, free } => (id.clone(), *free, catalog.get(id).cloned()),
-            Target::Auto => match ranking(state, &catalog, &needs, &prompt, &tried_models)
+            Target::Auto => match ranking(state, config, &catalog, &needs, &prompt, &tried_models)
                 .order
                 .first()
             {
@@ -137,7 +139,7 @@ fn serve(
             (Some(info), true) => max_tokens::plan(info, &prompt, requested)?,
             _ => requested,
         };
-        let key = match state.keys.choose(&excluded_keys, free) {
+        let key = match live.keys.choose(&excluded_keys, free) {
             Ok(key) => key,
             Err(e) => return Err(last_error.unwrap_or(e)),
         };
@@ -149,7 +151,7 @@ fn serve(
         });
         let payload = payload_for(&chat, body, &model, limit, requested);
         let started = Instant::now();
-        let outcome = attempt(state, &key, &payload, chat.stream);
+        let outcome = attempt(&live, &key, &payload, chat.stream);
         let (status, error) = match &outcome {
             Ok(_) => (200, None),
             Err((_, e)) => (e.status(), Some(e.to_string())),
@@ -166,7 +168,7 @@ fn serve(
             Err((f, _)) => !matches!(f, Failure::Network) && !f.tied_to_key(),
         };
         if free && reached_openrouter {
-            state.keys.record_use(key.index);
+            live.keys.record_use(key.index);
         }
         match outcome {
             Ok(answer) => {
@@ -200,8 +202,8 @@ fn serve(
             Err((failure, error)) => {
                 let error = error.or_retry_after(failure.retry_after_secs());
                 state.history.record(false);
-                state.keys.record_failure(key.index, &failure);
-                note_model_failure(state, &model, &failure);
+                live.keys.record_failure(key.index, &failure);
+                note_model_failure(state, config, &model, &failure);
                 // A model that is gone is worth replacing only when the proxy chose it.
                 let pinned_gone =
                     failure == Failure::ModelGone && matches!(target, Target::Pinned { .. });
@@ -230,6 +232,7 @@ fn serve(
 
 fn ranking(
     state: &AppState,
+    config: &Config,
     catalog: &Snapshot,
     needs: &Needs,
     prompt: &PromptSize,
@@ -240,7 +243,7 @@ fn ranking(
         needs,
         prompt,
         &state.health,
-        &state.config.model_preference,
+        &config.model_preference,
         exclude,
         Instant::now(),
     )
@@ -326,17 +329,17 @@ impl serde::Serialize for Overlay<'_> {
 }
 
 /// Records what a failure says about the model: busy or down models cool down.
-fn note_model_failure(state: &AppState, model: &str, failure: &Failure) {
+fn note_model_failure(state: &AppState, config: &Config, model: &str, failure: &Failure) {
     match failure {
         Failure::ModelUnavailable { retry_after, .. } => {
-            let cooldown = retry_after.unwrap_or(state.config.model_cooldown);
+            let cooldown = retry_after.unwrap_or(config.model_cooldown);
             state
                 .health
                 .record_failure(model, Some(cooldown), failure.label());
         }
         Failure::ModelGone => {
             // Gone until the catalog says otherwise.
-            let cooldown = Some(state.config.catalog_refresh);
+            let cooldown = Some(config.catalog_refresh);
             state
                 .health
                 .record_failure(model, cooldown, failure.label());
@@ -351,12 +354,12 @@ fn note_model_failure(state: &AppState, model: &str, failure: &Failure) {
 
 /// One upstream attempt.
 fn attempt(
-    state: &AppState,
+    live: &Live,
     key: &KeyLease,
     payload: &[u8],
     stream: bool,
 ) -> Result<Answer, (Failure, ApiError)> {
-    let response = state
+    let response = live
         .upstream
         .post_chat(&key.secret, payload, stream)
         .map_err(|e| (Failure::Network, ApiError::from(e)))?;
@@ -392,7 +395,7 @@ fn attempt(
                 Failure::Network,
                 ApiError::UpstreamTimeout {
                     phase: "receiving the answer",
-                    after: state.config.idle_timeout,
+                    after: live.config.response_timeout,
                 },
             ),
             _ => (

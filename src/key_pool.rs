@@ -28,6 +28,16 @@ pub enum Strategy {
     Random,
 }
 
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Strategy::RoundRobin => "round_robin",
+            Strategy::LeastUsed => "least_used",
+            Strategy::Random => "random",
+        })
+    }
+}
+
 impl std::str::FromStr for Strategy {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
@@ -170,16 +180,20 @@ impl KeyPool {
             file,
         });
         if !pool.secrets.is_empty() {
-            let saver = Arc::clone(&pool);
+            let saver = Arc::downgrade(&pool);
             let _ = thread::Builder::new()
                 .name("key-usage-saver".into())
-                .spawn(move || saver.save_forever());
+                .spawn(move || save_while_alive(&saver));
         }
         pool
     }
 
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
     }
 
     pub fn len(&self) -> usize {
@@ -414,15 +428,19 @@ impl KeyPool {
             .collect()
     }
 
-    fn save_forever(&self) {
-        loop {
-            {
-                let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
-                while !*dirty {
-                    dirty = self.changed.wait(dirty).unwrap_or_else(|e| e.into_inner());
-                }
-                *dirty = false;
-            }
+    /// Waits up to a second for a change; saves if there was one.
+    fn save_if_changed(&self) {
+        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        if !*dirty {
+            dirty = self
+                .changed
+                .wait_timeout(dirty, Duration::from_secs(1))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let was_dirty = std::mem::replace(&mut *dirty, false);
+        drop(dirty);
+        if was_dirty {
             self.save();
         }
     }
@@ -478,6 +496,13 @@ impl KeyState {
             at = at.max(next_utc_midnight());
         }
         at
+    }
+}
+
+/// Saves a pool's counts after each change, until the pool is gone (replaced by a reload).
+fn save_while_alive(pool: &std::sync::Weak<KeyPool>) {
+    while let Some(pool) = pool.upgrade() {
+        pool.save_if_changed();
     }
 }
 

@@ -22,6 +22,9 @@ pub fn route(state: &AppState, req: &mut HttpRequest) -> Reply {
 }
 
 fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
+    if req.path == "/admin/shutdown" {
+        return admin_shutdown(state, req);
+    }
     if req.path == "/debug" || req.path.starts_with("/debug/") {
         return debug_api::handle(state, req, || check_proxy_key(state, req));
     }
@@ -51,13 +54,36 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
     match route {
         Route::Health => Ok(health(state)),
         Route::Models => models(state),
+        Route::Chat if state.shutdown.asked() => Err(ApiError::Unavailable {
+            status: 503,
+            code: "shutting_down",
+            message: "the proxy is shutting down; try again in a moment".into(),
+            retry_after: Some(5),
+        }),
         Route::Chat => Ok(chat_completions(state, req)),
     }
 }
 
+/// `POST /admin/shutdown`: the daemon's supervisor stops its proxy cleanly, on any platform,
+/// with the token it gave it. Without a token (not run by the supervisor) the route does not
+/// exist.
+fn admin_shutdown(state: &AppState, req: &HttpRequest) -> Result<Reply, ApiError> {
+    let not_found = || ApiError::NotFound {
+        path: req.path.clone(),
+    };
+    let expected = state.admin_token.as_deref().ok_or_else(not_found)?;
+    let sent = req.header("X-Admin-Token").unwrap_or("");
+    if req.method != "POST" || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+        return Err(not_found());
+    }
+    state.shutdown.ask();
+    Ok(Reply::json(200, br#"{"status":"shutting down"}"#.to_vec()))
+}
+
 /// When `PROXY_API_KEY` is set, the client must send it as a Bearer token.
 fn check_proxy_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(expected) = state.config.proxy_api_key.as_deref() else {
+    let config = state.config();
+    let Some(expected) = config.proxy_api_key.as_deref() else {
         return Ok(());
     };
     let sent = req
@@ -74,9 +100,8 @@ fn check_proxy_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> 
 
 /// `GET /v1/models`: the free models (all models when paid ones are allowed).
 fn models(state: &AppState) -> Result<Reply, ApiError> {
-    let catalog = state
-        .catalog
-        .snapshot_when_ready(state.config.connect_timeout);
+    let config = state.config();
+    let catalog = state.catalog.snapshot_when_ready(config.connect_timeout);
     if catalog.is_empty() {
         return Err(ApiError::Unavailable {
             status: 503,
@@ -87,13 +112,14 @@ fn models(state: &AppState) -> Result<Reply, ApiError> {
             retry_after: Some(30),
         });
     }
-    let body = catalog.list_body(state.config.allow_paid_models).to_vec();
+    let body = catalog.list_body(config.allow_paid_models).to_vec();
     Ok(Reply::json(200, body))
 }
 
 fn health(state: &AppState) -> Reply {
     let usage = state.limiter.usage();
-    let key_configured = !state.keys.is_empty();
+    let keys = state.keys();
+    let key_configured = !keys.is_empty();
     let catalog = state.catalog.snapshot();
     let mut body = json!({
         "status": "ok",
@@ -105,7 +131,8 @@ fn health(state: &AppState) -> Reply {
             "in_flight": usage.in_flight,
             "waiting": usage.waiting,
         },
-        "keys": state.keys.report(),
+        "keys": keys.report(),
+        "strategy": keys.strategy().to_string(),
         "models": {
             "free": catalog.free_models().count(),
             "total": catalog.models.len(),

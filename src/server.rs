@@ -40,23 +40,32 @@ impl RunningServer {
         }
     }
 
-    /// Stops taking requests and waits for the workers to finish what they hold.
-    pub fn stop(self) {
+    /// Stops taking requests and waits, at most `grace`, for the workers to finish what they
+    /// hold. Returns whether they all did.
+    pub fn stop(self, grace: Duration) -> bool {
         for _ in &self.workers {
             self.server.unblock();
         }
-        self.wait();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.workers.iter().all(JoinHandle::is_finished) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        self.workers.iter().all(JoinHandle::is_finished)
     }
 }
 
 /// Binds the configured address and starts the worker pool.
 pub fn start(state: Arc<AppState>) -> io::Result<RunningServer> {
-    let listener = listen(state.config.listen, state.config.idle_timeout)?;
+    let config = state.config();
+    let listener = listen(config.listen, config.idle_timeout)?;
     let local_addr = listener.local_addr()?;
     let server = tiny_http::Server::from_listener(listener, None)
         .map(Arc::new)
         .map_err(io::Error::other)?;
-    let workers = (0..state.config.worker_threads.get())
+    let workers = (0..config.worker_threads.get())
         .map(|i| {
             let (server, state) = (Arc::clone(&server), Arc::clone(&state));
             thread::Builder::new()

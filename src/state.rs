@@ -1,9 +1,13 @@
-//! The state every request handler shares: the configuration, the upstream client, the
-//! concurrency limiter, the model catalog, what has been seen of each model, the key pool,
-//! today's attempt history, and debug mode's statistics and captures. Built once at start and passed as `Arc<AppState>`; nothing here is
-//! global.
+//! The state every request handler shares: the live settings (configuration, upstream client,
+//! key pool, capture writer), the concurrency limiter, the model catalog, what has been seen
+//! of each model, today's attempt history, and debug mode's statistics. Built once at start
+//! and passed as `Arc<AppState>`; nothing here is global.
+//!
+//! A change of `.env` replaces the live settings whole (`reload`); a call takes one snapshot
+//! of them when it starts and keeps it, so calls in flight finish with the settings they
+//! started with.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::capture::Captures;
@@ -13,31 +17,26 @@ use crate::key_pool::KeyPool;
 use crate::limiter::Limiter;
 use crate::model_health::ModelHealth;
 use crate::retry_rule::AttemptHistory;
+use crate::shutdown::Shutdown;
 use crate::stats::Stats;
 use crate::upstream::Upstream;
 
-pub struct AppState {
-    pub config: Config,
-    pub upstream: Upstream,
-    pub limiter: Arc<Limiter>,
-    pub catalog: Catalog,
-    pub health: ModelHealth,
+/// The environment variable through which the daemon's supervisor hands its proxy a token for
+/// `POST /admin/shutdown`.
+pub const ADMIN_TOKEN_VAR: &str = "OPENROUTER_PROXY_ADMIN_TOKEN";
+
+/// The settings a reload replaces together.
+#[derive(Clone)]
+pub struct Live {
+    pub config: Arc<Config>,
+    pub upstream: Arc<Upstream>,
     pub keys: Arc<KeyPool>,
-    pub history: AttemptHistory,
-    pub stats: Arc<Stats>,
     pub captures: Arc<Captures>,
-    pub started: Instant,
 }
 
-impl AppState {
-    pub fn new(config: Config) -> Result<Arc<AppState>, String> {
+impl Live {
+    fn build(config: Config) -> Result<Live, String> {
         let upstream = Upstream::new(&config)?;
-        // Waiting calls hold worker threads; leave a few workers free for /health and errors.
-        let max_waiting = config
-            .worker_threads
-            .get()
-            .saturating_sub(config.max_concurrent.get() + 2);
-        let limiter = Limiter::new(config.max_concurrent.get(), max_waiting);
         let keys = KeyPool::start(
             &config.keys,
             config.strategy,
@@ -52,34 +51,100 @@ impl AppState {
             config.capture_max_days,
             &secrets,
         );
-        Ok(Arc::new(AppState {
-            stats: Arc::new(Stats::new(&config.cache_dir)),
+        Ok(Live {
+            config: Arc::new(config),
+            upstream: Arc::new(upstream),
+            keys,
             captures: Arc::new(captures),
-            catalog: Catalog::new(&config.cache_dir),
+        })
+    }
+}
+
+pub struct AppState {
+    /// Swapped whole by a reload; read once per call.
+    live: RwLock<Live>,
+    pub limiter: Arc<Limiter>,
+    pub catalog: Catalog,
+    pub health: ModelHealth,
+    pub history: AttemptHistory,
+    pub stats: Arc<Stats>,
+    pub shutdown: Shutdown,
+    /// The token `POST /admin/shutdown` needs; set only by the daemon's supervisor.
+    pub admin_token: Option<String>,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Result<Arc<AppState>, String> {
+        // Waiting calls hold worker threads; leave a few workers free for /health and errors.
+        let max_waiting = config
+            .worker_threads
+            .get()
+            .saturating_sub(config.max_concurrent.get() + 2);
+        let limiter = Limiter::new(config.max_concurrent.get(), max_waiting);
+        let stats = Arc::new(Stats::new(&config.cache_dir));
+        let catalog = Catalog::new(&config.cache_dir);
+        Ok(Arc::new(AppState {
+            live: RwLock::new(Live::build(config)?),
+            limiter,
+            catalog,
             health: ModelHealth::default(),
             history: AttemptHistory::default(),
-            keys,
-            config,
-            upstream,
-            limiter,
+            stats,
+            shutdown: Shutdown::default(),
+            admin_token: std::env::var(ADMIN_TOKEN_VAR)
+                .ok()
+                .filter(|t| t.len() >= 16),
             started: Instant::now(),
         }))
+    }
+
+    /// The live settings, as one consistent snapshot.
+    pub fn live(&self) -> Live {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.live.read().unwrap_or_else(|e| e.into_inner()).config)
+    }
+
+    pub fn keys(&self) -> Arc<KeyPool> {
+        Arc::clone(&self.live.read().unwrap_or_else(|e| e.into_inner()).keys)
+    }
+
+    /// Replaces the live settings with `config`; returns what needs a restart to change.
+    pub fn reload(&self, config: Config) -> Result<Vec<&'static str>, String> {
+        let old = self.config();
+        let mut needs_restart = Vec::new();
+        if config.listen != old.listen {
+            needs_restart.push("HOST/PORT");
+        }
+        if config.cache_dir != old.cache_dir {
+            needs_restart.push("CACHE_DIR");
+        }
+        if config.worker_threads != old.worker_threads {
+            needs_restart.push("WORKER_THREADS");
+        }
+        // The old pool's counts go to the file the new pool starts from.
+        self.keys().save();
+        let live = Live::build(config)?;
+        self.limiter.set_limit(live.config.max_concurrent.get());
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = live;
+        Ok(needs_restart)
     }
 
     /// Debug mode is on while the `DEBUG_MODE_FILE` exists; checked on every call, so creating
     /// or deleting it takes effect at once.
     pub fn debug_mode(&self) -> bool {
-        self.config.debug_mode_file.exists()
+        self.config().debug_mode_file.exists()
     }
 
     /// Where a call's record goes, when debug mode is on.
     pub fn debug_sinks(&self) -> Option<(Arc<Stats>, Arc<Captures>)> {
-        self.debug_mode()
-            .then(|| (Arc::clone(&self.stats), Arc::clone(&self.captures)))
-    }
-
-    /// A key to read public upstream data (`/models`) with, if any is configured.
-    pub fn any_key(&self) -> Option<&str> {
-        self.keys.secrets().first().map(|k| &**k)
+        let live = self.live();
+        live.config
+            .debug_mode_file
+            .exists()
+            .then(|| (Arc::clone(&self.stats), live.captures))
     }
 }

@@ -536,7 +536,7 @@ fn exhausted_keys_are_reported_without_waiting_for_a_slot() {
     let busy = thread::spawn(move || post_chat(addr, HELLO_STREAM));
     assert!(eventually(Duration::from_secs(2), || proxy.fake.active() == 1));
     // Exhaust the key while the only slot is busy.
-    proxy.state.keys.record_failure(
+    proxy.state.keys().record_failure(
         0,
         &openrouter_proxy::failure::Failure::KeyPerDay { reset: None },
     );

@@ -7,3 +7,4 @@ mod common;
 mod debug;
 mod foundation;
 mod max_tokens;
+mod operations;
