@@ -67,7 +67,7 @@ impl Captures {
             );
             return None;
         }
-        if n % PRUNE_EVERY == 0 {
+        if n.is_multiple_of(PRUNE_EVERY) {
             self.prune();
         }
         Some(name)

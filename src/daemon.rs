@@ -162,16 +162,16 @@ pub fn start(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
         let Some(pid) = paths.read_pid().filter(|p| p.pid == supervisor_pid) else {
             continue;
         };
-        if let Some(port) = pid.port {
-            if health(port).is_some() {
-                println!(
-                    "started: supervisor pid {supervisor_pid}, proxy pid {}, listening on \
-                     http://127.0.0.1:{port}/v1\nlog: {}",
-                    pid.proxy_pid.unwrap_or(0),
-                    paths.log().display()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
+        if let Some(port) = pid.port
+            && health(port).is_some()
+        {
+            println!(
+                "started: supervisor pid {supervisor_pid}, proxy pid {}, listening on \
+                 http://127.0.0.1:{port}/v1\nlog: {}",
+                pid.proxy_pid.unwrap_or(0),
+                paths.log().display()
+            );
+            return Ok(ExitCode::SUCCESS);
         }
     }
     Err(format!(

@@ -152,10 +152,10 @@ impl ApiError {
 
     /// Adds a `Retry-After` to an upstream error that came without one.
     pub fn or_retry_after(mut self, secs: Option<u64>) -> ApiError {
-        if let ApiError::Upstream { retry_after, .. } = &mut self {
-            if retry_after.is_none() {
-                *retry_after = secs.map(|s| s.to_string());
-            }
+        if let ApiError::Upstream { retry_after, .. } = &mut self
+            && retry_after.is_none()
+        {
+            *retry_after = secs.map(|s| s.to_string());
         }
         self
     }

@@ -41,10 +41,8 @@ pub fn resolve(
             free,
         })
     };
-    if let Some(model) = catalog.get(name) {
-        if model.free {
-            return pinned(name, true);
-        }
+    if catalog.get(name).is_some_and(|m| m.free) {
+        return pinned(name, true);
     }
     let variant = format!("{name}:free");
     if catalog.get(&variant).is_some_and(|m| m.free) {

@@ -219,10 +219,10 @@ impl<R: Read + Send> SseRelay<R> {
             if delta.content.as_deref().is_some_and(|c| !c.is_empty()) {
                 self.saw_content = true;
                 self.reasoning = String::new();
-            } else if !self.saw_content {
-                if let Some(r) = delta.reasoning {
-                    self.reasoning.push_str(&r);
-                }
+            } else if !self.saw_content
+                && let Some(r) = delta.reasoning
+            {
+                self.reasoning.push_str(&r);
             }
         }
     }
