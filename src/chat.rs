@@ -114,6 +114,16 @@ pub fn read_body(req: &mut HttpRequest, limit: u64) -> Result<Vec<u8>, ApiError>
     if body.len() as u64 > limit {
         return Err(ApiError::PayloadTooLarge { limit });
     }
+    if let Some(declared) = declared.filter(|n| *n > body.len() as u64) {
+        return Err(ApiError::bad_request(
+            format!(
+                "the request body ended after {} of the {declared} bytes its Content-Length \
+                 announced",
+                body.len()
+            ),
+            None,
+        ));
+    }
     Ok(body)
 }
 

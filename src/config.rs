@@ -35,6 +35,7 @@ pub const SETTINGS: &[&str] = &[
     "SMART_MAX_TOKENS",
     "MAX_TOKENS_MARGIN",
     "SHUTDOWN_GRACE",
+    "BODY_TIMEOUT",
     "DEBUG_MODE_FILE",
     "CAPTURE_MAX_FILES",
     "CAPTURE_MAX_DAYS",
@@ -73,6 +74,8 @@ pub struct Config {
     pub smart_max_tokens: bool,
     /// Tokens kept free on top of a tenth of the prompt, when sizing the answer.
     pub max_tokens_margin: u64,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
     /// How long calls in flight may take to finish when the proxy is asked to stop.
     pub shutdown_grace: Duration,
     /// Debug mode is on while this file exists.
@@ -256,7 +259,7 @@ impl RawSettings {
 
         let max_concurrent =
             self.parse_or("MAX_CONCURRENT_REQUESTS", nz(5), "a whole number >= 1")?;
-        let worker_threads = self.parse_or("WORKER_THREADS", nz(64), "a whole number >= 1")?;
+        let worker_threads = self.parse_or("WORKER_THREADS", nz(256), "a whole number >= 1")?;
         // A chat call waiting for a slot holds a worker; keep room for /health and the rest.
         let worker_threads = worker_threads.max(nz(max_concurrent.get() + 4));
 
@@ -308,6 +311,7 @@ impl RawSettings {
             catalog_refresh: self.duration_or("CATALOG_REFRESH", 3600.0)?,
             smart_max_tokens,
             shutdown_grace: self.duration_or("SHUTDOWN_GRACE", 30.0)?,
+            body_timeout: self.duration_or("BODY_TIMEOUT", 30.0)?,
             max_tokens_margin: self.parse_or("MAX_TOKENS_MARGIN", 100, "a number of tokens")?,
             debug_mode_file: PathBuf::from(self.get("DEBUG_MODE_FILE").unwrap_or("DEBUG_MODE.txt")),
             capture_max_files: self.parse_or("CAPTURE_MAX_FILES", 1000, "a number of files")?,

@@ -22,6 +22,10 @@ pub enum ApiError {
     PayloadTooLarge {
         limit: u64,
     },
+    /// The request body did not arrive in time.
+    BodyTimeout {
+        after: Duration,
+    },
     /// `PROXY_API_KEY` is set and the client did not send it.
     ProxyKeyRequired,
     /// No OpenRouter key is configured.
@@ -94,6 +98,7 @@ impl ApiError {
             ApiError::BadRequest { .. } | ApiError::ContextTooLong { .. } => 400,
             ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::BodyTimeout { .. } => 408,
             ApiError::ProxyKeyRequired | ApiError::NoApiKey => 401,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
@@ -134,6 +139,7 @@ impl ApiError {
             ApiError::ContextTooLong { .. } => "context_length_exceeded",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "request_too_large",
+            ApiError::BodyTimeout { .. } => "request_timeout",
             ApiError::ProxyKeyRequired => "invalid_proxy_key",
             ApiError::NoApiKey => "missing_openrouter_key",
             ApiError::NotFound { .. } => "not_found",
@@ -218,6 +224,11 @@ impl fmt::Display for ApiError {
             ApiError::PayloadTooLarge { limit } => write!(
                 f,
                 "the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"
+            ),
+            ApiError::BodyTimeout { after } => write!(
+                f,
+                "the request body did not arrive within {} s (BODY_TIMEOUT)",
+                after.as_secs_f64()
             ),
             ApiError::ProxyKeyRequired => f.write_str(
                 "this proxy needs its key: send 'Authorization: Bearer <PROXY_API_KEY>' \

@@ -222,6 +222,12 @@ struct Shared {
     default_gap: Mutex<Duration>,
     /// When set, `GET /models` answers 503 (OpenRouter down for the catalog).
     models_down: AtomicBool,
+    /// The free-model calls a day `GET /key` reports for every key.
+    daily_limit: AtomicUsize,
+    /// Free-model chat calls per `Authorization` value, as `GET /key` reports them.
+    key_uses: Mutex<std::collections::HashMap<String, usize>>,
+    /// Whether requests are kept for `requests()` (not in the demo, which runs for long).
+    forget_requests: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -240,7 +246,10 @@ impl FakeUpstream {
     pub fn start() -> io::Result<FakeUpstream> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            daily_limit: AtomicUsize::new(50),
+            ..Shared::default()
+        });
         let accept_shared = Arc::clone(&shared);
         thread::Builder::new()
             .name("fake-upstream".into())
@@ -255,11 +264,19 @@ impl FakeUpstream {
         Ok(FakeUpstream { addr, shared })
     }
 
-    /// Starts with default streams spaced out so a person can watch them arrive.
+    /// Starts with default streams spaced out so a person can watch them arrive, for an
+    /// account whose free allowance never runs out.
     pub fn start_demo() -> io::Result<FakeUpstream> {
         let fake = FakeUpstream::start()?;
         fake.set_default_gap(Duration::from_millis(60));
+        fake.set_daily_limit(1_000_000);
+        fake.shared.forget_requests.store(true, Ordering::SeqCst);
         Ok(fake)
+    }
+
+    /// The free-model calls a day `GET /key` reports (50 unless set).
+    pub fn set_daily_limit(&self, limit: usize) {
+        self.shared.daily_limit.store(limit, Ordering::SeqCst);
     }
 
     /// The value for `OPENROUTER_BASE_URL`.
@@ -327,9 +344,15 @@ fn serve_connection(conn: TcpStream, shared: &Shared) {
     let mut reader = BufReader::new(read_half);
     let mut writer = conn;
     while let Ok(Some(request)) = read_request(&mut reader) {
-        lock(&shared.seen).push(request.clone());
+        if !shared.forget_requests.load(Ordering::Relaxed) {
+            lock(&shared.seen).push(request.clone());
+        }
         let keep_alive = if request.path.ends_with("/chat/completions") {
             let call = ActiveCall::begin(shared);
+            if asks_free_model(&request) {
+                let key = request.header("Authorization").unwrap_or("").to_string();
+                *lock(&shared.key_uses).entry(key).or_default() += 1;
+            }
             let script = lock(&shared.script).pop_front();
             let script = script.unwrap_or_else(|| default_chat(&request, shared));
             answer(&mut writer, &mut reader, script, shared, Some(call))
@@ -377,28 +400,27 @@ fn other_route(request: &Seen, shared: &Shared) -> Script {
         ("GET", "/api/v1/models") => Script::json(200, MODELS_JSON),
         ("GET", "/api/v1/key") => {
             // Like OpenRouter: today's free-model calls made with this key.
+            let limit = shared.daily_limit.load(Ordering::SeqCst);
             let key = request.header("Authorization").unwrap_or("");
-            let free = |s: &Seen| {
-                let body: serde_json::Value = serde_json::from_slice(&s.body).unwrap_or_default();
-                let model = body["model"].as_str().unwrap_or("");
-                model.ends_with(":free") || model == "openrouter/free"
-            };
-            let used = lock(&shared.seen)
-                .iter()
-                .filter(|s| s.path.ends_with("/chat/completions"))
-                .filter(|s| s.header("Authorization") == Some(key) && free(s))
-                .count();
+            let used = lock(&shared.key_uses).get(key).copied().unwrap_or(0);
             Script::json(
                 200,
                 serde_json::json!({"data": {
                     "label": "sk-or-v1-fak...789", "limit": null, "usage": 0, "is_free_tier": true,
-                    "free_model_daily_requests": {"limit": 50, "remaining": 50usize.saturating_sub(used), "used": used},
+                    "free_model_daily_requests": {"limit": limit, "remaining": limit.saturating_sub(used), "used": used},
                 }})
                 .to_string(),
             )
         }
         _ => Script::json(404, r#"{"error":{"message":"Not Found","code":404}}"#),
     }
+}
+
+/// Whether a chat call names a free model.
+fn asks_free_model(request: &Seen) -> bool {
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    let model = body["model"].as_str().unwrap_or("");
+    model.ends_with(":free") || model == "openrouter/free"
 }
 
 /// Reads one request; `None` when the peer closed the connection between requests.

@@ -17,6 +17,12 @@ enum Route {
     Chat,
 }
 
+/// Whether this route reads the request body (the server reads such bodies ahead, with a
+/// timeout).
+pub fn reads_body(method: &str, path: &str) -> bool {
+    method == "POST" && matches!(path, "/v1/chat/completions" | "/chat/completions")
+}
+
 pub fn route(state: &AppState, req: &mut HttpRequest) -> Reply {
     handle(state, req).unwrap_or_else(ApiError::into_reply)
 }

@@ -11,6 +11,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -18,14 +19,22 @@ use tiny_http::{HTTPVersion, Header, Response};
 
 use crate::error::ApiError;
 use crate::http::{Body, EventStream, HttpRequest};
-use crate::router::route;
+use crate::router::{reads_body, route};
 use crate::state::AppState;
+
+/// How often the connection pool is poked while busy, and when idle (see
+/// `poke_connection_pool`); busy means a request arrived within `BUSY_FOR`.
+const POKE_EVERY: Duration = Duration::from_millis(20);
+const IDLE_POKE_EVERY: Duration = Duration::from_secs(1);
+const BUSY_FOR: Duration = Duration::from_secs(2);
 
 /// A server accepting requests; dropping it does not stop it (see [`RunningServer::stop`]).
 pub struct RunningServer {
     local_addr: SocketAddr,
     server: Arc<tiny_http::Server>,
     workers: Vec<JoinHandle<()>>,
+    /// Tells the poker thread to stop.
+    stopping: Arc<AtomicBool>,
 }
 
 impl RunningServer {
@@ -43,6 +52,7 @@ impl RunningServer {
     /// Stops taking requests and waits, at most `grace`, for the workers to finish what they
     /// hold. Returns whether they all did.
     pub fn stop(self, grace: Duration) -> bool {
+        self.stopping.store(true, Ordering::Relaxed);
         for _ in &self.workers {
             self.server.unblock();
         }
@@ -65,23 +75,66 @@ pub fn start(state: Arc<AppState>) -> io::Result<RunningServer> {
     let server = tiny_http::Server::from_listener(listener, None)
         .map(Arc::new)
         .map_err(io::Error::other)?;
+    let started = Instant::now();
+    // When the last request arrived, in milliseconds since `started`: the poker's pace.
+    let last_request = Arc::new(AtomicU64::new(0));
     let workers = (0..config.worker_threads.get())
         .map(|i| {
             let (server, state) = (Arc::clone(&server), Arc::clone(&state));
+            let last_request = Arc::clone(&last_request);
             thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .spawn(move || {
                     while let Ok(request) = server.recv() {
+                        last_request.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
                         serve(&state, request);
                     }
                 })
         })
         .collect::<io::Result<Vec<_>>>()?;
+    let stopping = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stopping);
+    thread::Builder::new()
+        .name("pool-poke".into())
+        .spawn(move || poke_connection_pool(local_addr, &flag, started, &last_request))?;
     Ok(RunningServer {
         local_addr,
         server,
         workers,
+        stopping,
     })
+}
+
+/// tiny_http 0.12 hands each new connection to a thread pool that can leave it queued behind
+/// connections that stay open (a race between a woken idle thread and the next accept), and a
+/// queued connection is only picked up when some thread finishes its connection. A connection
+/// that opens and closes at once finishes at once: making one frees a thread that then picks
+/// up whatever was left queued. Pokes come every 20 ms while requests arrive (bursts happen
+/// then) and every second when the proxy is idle, so that idle pool threads still time out and
+/// end (each poke wakes one of them).
+fn poke_connection_pool(
+    addr: SocketAddr,
+    stopping: &AtomicBool,
+    started: Instant,
+    last_request: &AtomicU64,
+) {
+    let target = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
+    };
+    let mut idle_for = Duration::ZERO;
+    while !stopping.load(Ordering::Relaxed) {
+        thread::sleep(POKE_EVERY);
+        let since = started.elapsed().as_millis() as u64 - last_request.load(Ordering::Relaxed);
+        idle_for += POKE_EVERY;
+        if since < BUSY_FOR.as_millis() as u64 || idle_for >= IDLE_POKE_EVERY {
+            idle_for = Duration::ZERO;
+            let _ = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(1));
+        }
+    }
 }
 
 /// A listener whose accepted sockets inherit TCP_NODELAY (on Linux), so that each small event
@@ -121,16 +174,45 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
         Some(n) => n > 1024,
         None => headers_have(&headers, "Transfer-Encoding"),
     };
-    let mut body = LazyBody {
+    // Such a body may never arrive, and a read cannot be interrupted: a route that reads it
+    // gets it read on a thread of its own, and the worker waits for it only so long.
+    let config = state.config();
+    let limit = config.max_body_bytes;
+    let fits = request.body_length().is_none_or(|n| n as u64 <= limit);
+    let mut prefetched = None;
+    if unread_risk && fits && reads_body(&method, &path) {
+        match prefetch(request, limit, config.body_timeout) {
+            Ok((back, body)) => {
+                request = back;
+                prefetched = Some(body);
+            }
+            Err(()) => {
+                eprintln!(
+                    "{} {method} {path} 408 - {}ms (the body did not arrive within {} s)",
+                    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                    start.elapsed().as_millis(),
+                    config.body_timeout.as_secs_f64()
+                );
+                return;
+            }
+        }
+    }
+    let mut lazy = LazyBody {
         request: &mut request,
         finished: false,
+    };
+    let mut early = prefetched.map(|result| EarlyBody::new(result, limit));
+    let finished_early = early.as_ref().is_some_and(|e| e.complete);
+    let body: &mut dyn Read = match early.as_mut() {
+        Some(early) => early,
+        None => &mut lazy,
     };
     let mut req = HttpRequest {
         method,
         path,
         query,
         headers,
-        body: &mut body,
+        body,
     };
     let reply = catch_unwind(AssertUnwindSafe(|| route(state, &mut req))).unwrap_or_else(|_| {
         ApiError::Internal {
@@ -139,7 +221,7 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
         .into_reply()
     });
     let HttpRequest { method, path, .. } = req;
-    let unread = unread_risk && !body.finished;
+    let unread = unread_risk && !lazy.finished && !finished_early;
 
     let status = reply.status;
     let model = reply.model.clone();
@@ -186,6 +268,80 @@ impl Read for LazyBody<'_> {
             self.finished = true;
         }
         Ok(n)
+    }
+}
+
+/// A body read ahead of the handler: its bytes, or the error that ended the read.
+struct EarlyBody {
+    bytes: io::Cursor<Vec<u8>>,
+    error: Option<io::Error>,
+    /// The whole body was read (it was within the limit).
+    complete: bool,
+}
+
+impl EarlyBody {
+    fn new(result: io::Result<Vec<u8>>, limit: u64) -> EarlyBody {
+        match result {
+            Ok(bytes) => EarlyBody {
+                complete: bytes.len() as u64 <= limit,
+                bytes: io::Cursor::new(bytes),
+                error: None,
+            },
+            Err(e) => EarlyBody {
+                bytes: io::Cursor::new(Vec::new()),
+                error: Some(e),
+                complete: false,
+            },
+        }
+    }
+}
+
+impl Read for EarlyBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => self.bytes.read(buf),
+        }
+    }
+}
+
+/// Reads up to `limit + 1` bytes of the body on a thread of its own. Gives the request back
+/// with them, or `Err` when they did not come within `timeout`: the thread then answers 408
+/// itself once the read ends (the client sends the rest, or goes away).
+fn prefetch(
+    request: tiny_http::Request,
+    limit: u64,
+    timeout: Duration,
+) -> Result<(tiny_http::Request, io::Result<Vec<u8>>), ()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("body-reader".into())
+        .spawn(move || {
+            let mut request = request;
+            let mut bytes = Vec::new();
+            let result = request
+                .as_reader()
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut bytes)
+                .map(|_| bytes);
+            if let Err(std::sync::mpsc::SendError((late, _))) = tx.send((request, result)) {
+                let error = ApiError::BodyTimeout { after: timeout };
+                let reply = error.into_reply();
+                let _ = guarded(|| {
+                    write_full(late, reply.status, &reply.headers, reply_body(reply.body))
+                });
+            }
+        });
+    if spawned.is_err() {
+        return Err(());
+    }
+    rx.recv_timeout(timeout).map_err(|_| ())
+}
+
+fn reply_body(body: Body) -> Vec<u8> {
+    match body {
+        Body::Full(bytes) => bytes,
+        Body::Stream(_) => Vec::new(),
     }
 }
 

@@ -30,7 +30,8 @@ pub fn start(extra: &[(&str, &str)]) -> TestProxy {
 }
 
 /// Starts a proxy pointed at `fake`. Unless `extra` says otherwise, it has one key, its own
-/// empty cache folder, and never retries (so that each scripted failure reaches the client).
+/// empty cache folder, 16 workers, and never retries (so that each scripted failure reaches
+/// the client).
 pub fn start_with(fake: FakeUpstream, extra: &[(&str, &str)]) -> TestProxy {
     let base = fake.base_url();
     let cache = scratch_dir();
@@ -41,6 +42,8 @@ pub fn start_with(fake: FakeUpstream, extra: &[(&str, &str)]) -> TestProxy {
         ("PORT", "0"),
         ("CACHE_DIR", cache),
         ("RETRY_POLICY", "never"),
+        // Every test's server lives until the process ends: keep each one small.
+        ("WORKER_THREADS", "16"),
     ];
     pairs.extend_from_slice(extra);
     let config = RawSettings::from_pairs(pairs).validate().expect("config");

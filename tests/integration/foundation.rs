@@ -543,7 +543,11 @@ fn at_most_n_calls_reach_the_upstream_and_the_rest_wait_their_turn() {
     assert!(eventually(Duration::from_secs(5), || proxy.fake.active() == 2));
     let t = Instant::now();
     let health = get(proxy.addr, "/health").json();
-    assert!(t.elapsed() < Duration::from_millis(150));
+    assert!(
+        t.elapsed() < Duration::from_millis(1000),
+        "/health waited: {:?}",
+        t.elapsed()
+    );
     assert_eq!(health["concurrency"]["in_flight"], 2);
     let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     assert_eq!(statuses, vec![200; 6]);

@@ -6,5 +6,6 @@ mod binary;
 mod common;
 mod debug;
 mod foundation;
+mod hostile;
 mod max_tokens;
 mod operations;

@@ -142,6 +142,7 @@ mod unix {
             .env_clear()
             .env("PORT", "0")
             .env("SHUTDOWN_GRACE", "5")
+            .env("DEBUG_MODE_FILE", dir.join("DEBUG_MODE.txt"))
             .args(["daemon", action, "--demo"])
             .output()
             .unwrap();
@@ -290,5 +291,162 @@ mod unix {
         assert!(status.success(), "{status:?}");
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+    }
+
+    fn counters(dir: &Path) -> Value {
+        let day = chrono::Local::now().format("%Y%m%d");
+        let path = dir.join("cache").join(format!("CALLS_{day}.json"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    /// Every JSON file below `dir` parses, and every line of every `.jsonl` file does.
+    fn all_json_valid(dir: &Path) -> usize {
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = path.display().to_string();
+            if path.is_dir() {
+                checked += all_json_valid(&path);
+            } else if name.ends_with(".json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(
+                    serde_json::from_str::<Value>(&text).is_ok(),
+                    "{name} is not valid JSON"
+                );
+                checked += 1;
+            } else if name.ends_with(".jsonl") {
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    assert!(
+                        serde_json::from_str::<Value>(line).is_ok(),
+                        "{name}: {line}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+        checked
+    }
+
+    #[test]
+    fn what_tiny_http_cannot_survive_the_daemon_brings_back_with_no_count_lost() {
+        let dir = scratch_dir();
+        std::fs::write(dir.join("DEBUG_MODE.txt"), "").unwrap();
+        let (ok, text) = daemon(&dir, "start");
+        assert!(ok, "{text}");
+        let port = status(&dir)["port"].as_u64().unwrap() as u16;
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        for _ in 0..3 {
+            assert_eq!(post_chat(addr, HELLO).status, 200);
+        }
+        assert_eq!(counters(&dir)["total"], 3);
+
+        // A request announcing a 10 TB body on a route that does not read it: tiny_http
+        // allocates the announced size when it drops the request, and the process aborts.
+        let mut conn = Conn::open(addr);
+        conn.send_raw(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000000\r\n\r\n");
+        let start = Instant::now();
+        let mut now = status(&dir);
+        while start.elapsed() < Duration::from_secs(10) {
+            now = status(&dir);
+            if now["restarts"] == 1 && now["health"]["status"] == "ok" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            now["restarts"], 1,
+            "the proxy did not die, or did not come back: {now}"
+        );
+        let log = std::fs::read_to_string(dir.join("cache").join("daemon.log")).unwrap();
+        assert!(log.contains("the proxy died; restart 1"), "{log}");
+
+        // Nothing was lost, and counting goes on.
+        assert_eq!(counters(&dir)["total"], 3);
+        let port = now["port"].as_u64().unwrap() as u16;
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        assert_eq!(post_chat(addr, HELLO).status, 200);
+        assert_eq!(counters(&dir)["total"], 4);
+        all_json_valid(&dir.join("cache"));
+        let (ok, _) = daemon(&dir, "stop");
+        assert!(ok);
+    }
+
+    #[test]
+    fn kill_9_under_load_leaves_valid_files_that_count_every_answer_received() {
+        let dir = scratch_dir();
+        std::fs::write(dir.join("DEBUG_MODE.txt"), "").unwrap();
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64;
+        for round in 0..3 {
+            let mut child = Command::new(BIN)
+                .current_dir(&dir)
+                .env_clear()
+                .env("PORT", "0")
+                .env("FREE_DAILY_LIMIT", "100000")
+                .env("DEBUG_MODE_FILE", dir.join("DEBUG_MODE.txt"))
+                .arg("--demo")
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+            let addr: std::net::SocketAddr = loop {
+                let line = lines.next().unwrap().unwrap();
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    break rest.trim_end_matches("/v1").parse().unwrap();
+                }
+            };
+            std::thread::spawn(move || for _ in lines {});
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let clients: Vec<_> = (0..4)
+                .map(|i| {
+                    let (stop, received) = (stop.clone(), received.clone());
+                    std::thread::spawn(move || {
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            let body = if i % 2 == 0 { HELLO } else { HELLO_STREAM };
+                            let complete = std::panic::catch_unwind(|| {
+                                let r = post_chat(addr, body);
+                                r.status == 200
+                                    && (body == HELLO || r.text().ends_with("data: [DONE]\n\n"))
+                            });
+                            match complete {
+                                Ok(true) => {
+                                    received.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                }
+                                _ => std::thread::sleep(Duration::from_millis(20)),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            // Under load (answers are coming), at a random moment 0.1 to 0.7 s later.
+            let before = received.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(eventually(Duration::from_secs(10), || {
+                received.load(std::sync::atomic::Ordering::SeqCst) > before
+            }));
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            std::thread::sleep(Duration::from_millis(100 + seed % 600));
+            child.kill().unwrap();
+            child.wait().unwrap();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for c in clients {
+                let _ = c.join();
+            }
+            assert!(all_json_valid(&dir.join("cache")) >= 3, "round {round}");
+        }
+        let counted = counters(&dir)["total"].as_u64().unwrap();
+        let got = received.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(got > 0);
+        assert!(
+            counted >= got,
+            "the files count {counted} calls, but clients received {got} whole answers"
+        );
+        let c = counters(&dir);
+        let parts = ["success", "failed", "timeout"].map(|f| c[f].as_u64().unwrap());
+        assert_eq!(counted, parts.iter().sum::<u64>());
     }
 }
