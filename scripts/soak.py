@@ -17,6 +17,12 @@ from collections import Counter
 from urllib.parse import urlparse
 
 
+# How long to let the proxy settle after a load: tiny_http's idle connection threads end after
+# 5 s, and pooled upstream connections (to the demo's built-in fake upstream, whose threads are
+# in the same process) after 15 s.
+SETTLE = 20
+
+
 def proc_status(pid):
     fields = {}
     with open(f"/proc/{pid}/status") as f:
@@ -82,7 +88,7 @@ def main():
     # is compared with where that leaves the proxy.
     warm = Counter()
     run_load(url, clients, 10, warm)
-    time.sleep(8)
+    time.sleep(SETTLE)
     threads_before, rss_before = proc_status(pid)
 
     outcomes = Counter()
@@ -93,8 +99,7 @@ def main():
         t, r = proc_status(pid)
         peak_threads, peak_rss = max(peak_threads, t), max(peak_rss, r)
         time.sleep(1)
-    # tiny_http's connection threads end a few seconds after their connection closes.
-    time.sleep(8)
+    time.sleep(SETTLE)
     threads_after, rss_after = proc_status(pid)
 
     total = sum(outcomes.values())

@@ -208,3 +208,39 @@ fn stats_prints_the_daily_counters_as_a_table_or_json() {
     assert_eq!(days.as_array().unwrap().len(), 14);
     assert_eq!(days[13]["total"], 10);
 }
+
+#[test]
+fn models_and_check_print_tables_or_json() {
+    let dir = empty_dir();
+    let out = command(&dir, &[], &["models", "--demo"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header = text.lines().next().unwrap();
+    for column in ["model", "context", "max out", "input", "tools", "params"] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert!(text.contains("meta-llama/llama-3.3-70b-instruct:free"));
+    assert!(text.contains("23 free models"), "{text}");
+    let out = command(&dir, &[], &["models", "--demo", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 23);
+
+    let out = command(&dir, &[], &["check", "--demo"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("settings: valid"), "{text}");
+    assert!(text.contains("sk-or-v1-dem…eam") && text.contains(" ok"), "{text}");
+    assert!(!text.contains("demo-key-for"), "the key is masked: {text}");
+    let out = command(&dir, &[], &["check", "--demo", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["keys"][0]["free_today"]["limit"], 1_000_000);
+
+    // A key OpenRouter refuses makes `check` fail and say so.
+    let fake = openrouter_proxy::fake_upstream::FakeUpstream::start().unwrap();
+    let base = fake.base_url();
+    let env = [("OPENROUTER_BASE_URL", base.as_str()), ("OPENROUTER_API_KEY", "")];
+    let out = command(&dir, &env, &["check"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no OpenRouter key"));
+}
