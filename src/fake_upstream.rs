@@ -111,6 +111,15 @@ impl Script {
         self
     }
 
+    /// These events, written at once, then a proper end.
+    pub fn events(events: Vec<String>) -> Script {
+        Script::Stream {
+            events,
+            gap: Duration::ZERO,
+            end: StreamEnd::Complete,
+        }
+    }
+
     /// A real SSE capture, event by event, `gap` apart.
     pub fn stream_fixture(sse: &str, gap: Duration) -> Script {
         Script::Stream {

@@ -384,13 +384,9 @@ fn a_stream_is_retried_only_before_its_first_event() {
     assert!(!r.text().contains("\"error\""));
 
     // An error as the first event is a failure before the answer began: retried too.
-    proxy.fake.push(Script::Stream {
-        events: vec![
-            "data: {\"error\":{\"message\":\"Provider returned error\",\"code\":502}}\n\n".into(),
-        ],
-        gap: Duration::ZERO,
-        end: StreamEnd::Complete,
-    });
+    proxy.fake.push(Script::events(vec![
+        "data: {\"error\":{\"message\":\"Provider returned error\",\"code\":502}}\n\n".into(),
+    ]));
     let r = post_chat(proxy.addr, HELLO_STREAM);
     assert_eq!(r.header("X-Proxy-Attempts"), Some("2"));
     assert!(!r.text().contains("Provider returned error"));

@@ -221,17 +221,28 @@ fn models_and_check_print_tables_or_json() {
     }
     assert!(text.contains("meta-llama/llama-3.3-70b-instruct:free"));
     assert!(text.contains("23 free models"), "{text}");
-    let out = command(&dir, &[], &["models", "--demo", "--json"]).output().unwrap();
+    let out = command(&dir, &[], &["models", "--demo", "--json"])
+        .output()
+        .unwrap();
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 23);
 
     let out = command(&dir, &[], &["check", "--demo"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("settings: valid"), "{text}");
-    assert!(text.contains("sk-or-v1-dem…eam") && text.contains(" ok"), "{text}");
+    assert!(
+        text.contains("sk-or-v1-dem…eam") && text.contains(" ok"),
+        "{text}"
+    );
     assert!(!text.contains("demo-key-for"), "the key is masked: {text}");
-    let out = command(&dir, &[], &["check", "--demo", "--json"]).output().unwrap();
+    let out = command(&dir, &[], &["check", "--demo", "--json"])
+        .output()
+        .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], true);
     assert_eq!(report["keys"][0]["free_today"]["limit"], 1_000_000);
@@ -239,7 +250,10 @@ fn models_and_check_print_tables_or_json() {
     // A key OpenRouter refuses makes `check` fail and say so.
     let fake = openrouter_proxy::fake_upstream::FakeUpstream::start().unwrap();
     let base = fake.base_url();
-    let env = [("OPENROUTER_BASE_URL", base.as_str()), ("OPENROUTER_API_KEY", "")];
+    let env = [
+        ("OPENROUTER_BASE_URL", base.as_str()),
+        ("OPENROUTER_API_KEY", ""),
+    ];
     let out = command(&dir, &env, &["check"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("no OpenRouter key"));

@@ -230,6 +230,20 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// A streamed chat call whose response head has been read; the events follow with
+/// `read_chunk`.
+pub fn open_stream(addr: SocketAddr) -> Conn {
+    let mut conn = Conn::open(addr);
+    conn.send(
+        "POST",
+        "/v1/chat/completions",
+        &[("Content-Type", "application/json")],
+        HELLO_STREAM.as_bytes(),
+    );
+    conn.read_head();
+    conn
+}
+
 /// One request on its own connection.
 pub fn request(
     addr: SocketAddr,

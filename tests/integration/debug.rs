@@ -276,14 +276,7 @@ fn a_streamed_answer_is_captured_whole_and_a_client_leaving_counts_once() {
     d.proxy
         .fake
         .push(Script::stream_text(&parts, Duration::from_millis(20)));
-    let mut conn = Conn::open(d.proxy.addr);
-    conn.send(
-        "POST",
-        "/v1/chat/completions",
-        &[("Content-Type", "application/json")],
-        HELLO_STREAM.as_bytes(),
-    );
-    conn.read_head();
+    let mut conn = open_stream(d.proxy.addr);
     conn.read_chunk();
     drop(conn);
     assert!(eventually(Duration::from_secs(5), || d.counters()["total"] == 2));

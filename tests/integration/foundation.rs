@@ -224,11 +224,7 @@ fn a_reasoning_only_stream_ends_with_the_reasoning_as_content() {
         chunk_event(json!({"content":"","reasoning":" it is."}), Some("stop")),
         "data: [DONE]\n\n".to_string(),
     ];
-    proxy.fake.push(Script::Stream {
-        events,
-        gap: Duration::ZERO,
-        end: StreamEnd::Complete,
-    });
+    proxy.fake.push(Script::events(events));
     let r = post_chat(proxy.addr, HELLO_STREAM);
     let data = r.data_events();
     assert_eq!(data.last().unwrap(), "[DONE]");
@@ -275,11 +271,7 @@ fn an_upstream_error_event_mid_stream_reaches_the_client_then_done() {
         chunk_event(json!({"content":"Hel"}), None),
         "data: {\"error\":{\"message\":\"Provider disconnected\",\"code\":502},\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"error\"}]}\n\n".to_string(),
     ];
-    proxy.fake.push(Script::Stream {
-        events,
-        gap: Duration::ZERO,
-        end: StreamEnd::Complete,
-    });
+    proxy.fake.push(Script::events(events));
     let r = post_chat(proxy.addr, HELLO_STREAM);
     let data = r.data_events();
     assert_eq!(data.len(), 3, "{data:?}");
@@ -581,14 +573,7 @@ fn a_client_leaving_mid_stream_closes_the_upstream_and_frees_the_slot() {
     proxy
         .fake
         .push(Script::stream_text(&parts, Duration::from_millis(20)));
-    let mut conn = Conn::open(proxy.addr);
-    conn.send(
-        "POST",
-        "/v1/chat/completions",
-        &[("Content-Type", "application/json")],
-        HELLO_STREAM.as_bytes(),
-    );
-    conn.read_head();
+    let mut conn = open_stream(proxy.addr);
     conn.read_chunk().expect("a first event");
     drop(conn);
     assert!(

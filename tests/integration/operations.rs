@@ -266,14 +266,7 @@ mod unix {
             }
         };
         // The demo spaces its stream's events 60 ms apart: about a second in all.
-        let mut conn = Conn::open(addr);
-        conn.send(
-            "POST",
-            "/v1/chat/completions",
-            &[("Content-Type", "application/json")],
-            HELLO_STREAM.as_bytes(),
-        );
-        conn.read_head();
+        let mut conn = open_stream(addr);
         conn.read_chunk().unwrap();
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
