@@ -428,7 +428,8 @@ impl KeyPool {
             .collect()
     }
 
-    /// Waits up to a second for a change; saves if there was one.
+    /// Waits up to a second for a change; saves if there was one, then rests a second, so a
+    /// busy proxy writes the file once a second, not once a call.
     fn save_if_changed(&self) {
         let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
         if !*dirty {
@@ -442,6 +443,7 @@ impl KeyPool {
         drop(dirty);
         if was_dirty {
             self.save();
+            thread::sleep(Duration::from_secs(1));
         }
     }
 

@@ -187,12 +187,12 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
                 prefetched = Some(body);
             }
             Err(()) => {
-                eprintln!(
-                    "{} {method} {path} 408 - {}ms (the body did not arrive within {} s)",
+                log_line(&format!(
+                    "{} {method} {path} 408 - {}ms (the body did not arrive within {} s)\n",
                     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
                     start.elapsed().as_millis(),
                     config.body_timeout.as_secs_f64()
-                );
+                ));
                 return;
             }
         }
@@ -240,8 +240,8 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
             guarded(|| write_stream(request.into_writer(), http10, status, &headers, stream))
         }
     };
-    eprintln!(
-        "{} {method} {path} {status} {} {}ms{}",
+    log_line(&format!(
+        "{} {method} {path} {status} {} {}ms{}\n",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
         model.as_deref().unwrap_or("-"),
         start.elapsed().as_millis(),
@@ -250,7 +250,7 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
         } else {
             ""
         },
-    );
+    ));
 }
 
 /// A request body the handler may never read. Reading goes through tiny_http's `as_reader`
@@ -343,6 +343,12 @@ fn reply_body(body: Body) -> Vec<u8> {
         Body::Full(bytes) => bytes,
         Body::Stream(_) => Vec::new(),
     }
+}
+
+/// Writes one log line to stderr in one system call (`eprintln!` makes one per piece, and
+/// stderr is unbuffered).
+fn log_line(line: &str) {
+    let _ = io::stderr().write_all(line.as_bytes());
 }
 
 fn headers_have(headers: &[(String, String)], name: &str) -> bool {

@@ -67,6 +67,7 @@ impl Upstream {
             .proxy(proxy)
             .timeout_connect(Some(config.connect_timeout))
             .user_agent(concat!("openrouter-proxy/", env!("CARGO_PKG_VERSION")))
+            .max_idle_connections(config.max_concurrent.get().max(10))
             .max_idle_connections_per_host(config.max_concurrent.get().max(4))
             // 128 KiB each by default, per connection: big enough to move glibc's malloc off
             // mmap for good, and then every busy thread's arena keeps its share. Response
