@@ -1934,27 +1934,19 @@ fn profile_load(args: &Args, fake: &FakeUpstream, scratch: &Path, secs: f64) -> 
     let _ = io::stdout().flush();
     let target = Target::new("proxy", proxy.addr, "/v1/chat/completions", MODEL);
     if args.stream {
+        // Short streams: the time to the first event, and where it goes.
         let direct = Target::new("direct", fake.addr(), "/api/v1/chat/completions", MODEL);
-        let rounds = (secs / 0.15) as usize;
-        let out = streaming(
-            fake,
-            &[direct, target],
-            2,
-            rounds.max(1),
-            STREAM_PARTS,
-            &|k| Duration::from_millis(5 + (k % 6) as u64),
-        );
+        let rounds = ((secs * 200.0) as usize).max(1);
+        let out = streaming(fake, &[direct, target], 20, rounds, 1, &|_| Duration::ZERO);
         for (label, s) in ["direct", "proxy"].iter().zip(&out) {
+            let q = |x: &Samples| [50.0, 90.0, 99.0, 100.0].map(|p| ms(x.pct(p))).join(" / ");
             progress(&format!(
-                "{label}: TTFB p50 {} p99 {} ms (request to fake p50 {}, first event back p50 {}); per event p50 {} p99 {} ms ({} streams, {} errors)",
-                ms(s.ttfb.pct(50.0)),
-                ms(s.ttfb.pct(99.0)),
-                ms(s.to_upstream.pct(50.0)),
-                ms(s.first_event.pct(50.0)),
-                ms(s.per_event.pct(50.0)),
-                ms(s.per_event.pct(99.0)),
+                "{label}: {} streams, p50 / p90 / p99 / max in ms: TTFB {}; request → fake \
+                 writes the event {}; event written → client has it {}",
                 s.ttfb.us.len(),
-                s.ttfb.errors
+                q(&s.ttfb),
+                q(&s.to_upstream),
+                q(&s.first_event),
             ));
         }
         return Ok(());
