@@ -1,6 +1,6 @@
-//! Work that runs beside the server: loading the model catalog at start and refreshing it
-//! (every `CATALOG_REFRESH`, or every minute while it keeps failing), and asking OpenRouter
-//! (`GET /key`) for each key's free daily allowance.
+//! Work that runs beside the server: asking OpenRouter (`GET /key`) for each key's free daily
+//! allowance and use, and loading the model catalog, at start and then every
+//! `CATALOG_REFRESH` (every minute while the catalog keeps failing).
 
 use std::sync::Arc;
 use std::thread;
@@ -19,6 +19,9 @@ pub fn spawn(state: Arc<AppState>) {
         .spawn(move || {
             loop {
                 let live = state.live();
+                // Allowances first: chat calls wait for the first catalog load, so none is in
+                // flight while OpenRouter's count replaces the proxy's at start-up.
+                refresh_key_allowances(&live);
                 let key = live.keys.secrets().first().map(|k| &**k);
                 let wait = match state.catalog.refresh(&live.upstream, key) {
                     Ok(free) => {
@@ -40,7 +43,6 @@ pub fn spawn(state: Arc<AppState>) {
                         RETRY_AFTER_FAILURE.min(live.config.catalog_refresh)
                     }
                 };
-                refresh_key_allowances(&live);
                 thread::sleep(wait);
             }
         });

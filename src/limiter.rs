@@ -1,9 +1,11 @@
 //! The concurrency limit on upstream chat calls: at most `limit` permits out at once, handed
 //! to waiters strictly in arrival order, each waiter giving up after a timeout.
 //!
-//! A [`Permit`] is released when it is dropped, so every path out of a call (success, error,
-//! client gone, panic unwinding) gives its slot back. The limiter never sleeps while holding
-//! its lock and survives a poisoned mutex.
+//! A released slot is handed straight to the oldest waiter, and only that waiter is woken
+//! (each waits on a condition variable of its own), so a busy proxy does not wake every
+//! waiter for every slot. A [`Permit`] is released when it is dropped, so every path out of
+//! a call (success, error, client gone, panic unwinding) gives its slot back. The limiter never
+//! sleeps while holding its lock and survives a poisoned mutex.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -11,21 +13,27 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct Limiter {
-    /// Guards the counts and the queue of waiting tickets.
+    /// Guards the counts and the queue of waiters.
     state: Mutex<State>,
-    /// Signalled whenever a permit is released or the head of the queue changes.
-    changed: Condvar,
 }
 
 #[derive(Debug)]
 struct State {
     limit: usize,
+    /// Slots taken, including those handed to a waiter that has not woken up yet.
     in_flight: usize,
     /// At most this many calls wait; more are refused at once.
     max_waiting: usize,
-    /// Tickets of waiting calls, oldest first.
-    queue: VecDeque<u64>,
-    next_ticket: u64,
+    /// Waiting calls, oldest first.
+    queue: VecDeque<Arc<Waiter>>,
+}
+
+/// One waiting call: woken alone when a slot is handed to it.
+#[derive(Debug, Default)]
+struct Waiter {
+    /// Set (under the limiter's lock) when a slot has been handed to this waiter.
+    granted: std::sync::atomic::AtomicBool,
+    wake: Condvar,
 }
 
 /// Why a permit was not granted.
@@ -55,8 +63,23 @@ impl Drop for Permit {
     fn drop(&mut self) {
         let mut state = self.limiter.lock();
         state.in_flight -= 1;
-        drop(state);
-        self.limiter.changed.notify_all();
+        state.hand_out();
+    }
+}
+
+impl State {
+    /// Hands free slots to the oldest waiters and wakes each of them.
+    fn hand_out(&mut self) {
+        while self.in_flight < self.limit {
+            let Some(waiter) = self.queue.pop_front() else {
+                break;
+            };
+            self.in_flight += 1;
+            waiter
+                .granted
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            waiter.wake.notify_one();
+        }
     }
 }
 
@@ -68,15 +91,13 @@ impl Limiter {
                 in_flight: 0,
                 max_waiting,
                 queue: VecDeque::new(),
-                next_ticket: 0,
             }),
-            changed: Condvar::new(),
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic elsewhere never leaves the counts half-updated (each update is one statement),
-        // so a poisoned lock is still consistent.
+        // A panic elsewhere never leaves the counts half-updated (each update happens under
+        // the lock without a call that could panic), so a poisoned lock is still consistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -84,51 +105,45 @@ impl Limiter {
     pub fn acquire(self: &Arc<Self>, timeout: Duration) -> Result<Permit, Refused> {
         let start = Instant::now();
         let mut state = self.lock();
+        let permit = || Permit {
+            limiter: Arc::clone(self),
+        };
         if state.queue.is_empty() && state.in_flight < state.limit {
             state.in_flight += 1;
-            return Ok(Permit {
-                limiter: Arc::clone(self),
-            });
+            return Ok(permit());
         }
         if state.queue.len() >= state.max_waiting {
             return Err(Refused::QueueFull {
                 waiting: state.queue.len(),
             });
         }
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.queue.push_back(ticket);
+        let me = Arc::new(Waiter::default());
+        state.queue.push_back(Arc::clone(&me));
         loop {
-            if state.queue.front() == Some(&ticket) && state.in_flight < state.limit {
-                state.queue.pop_front();
-                state.in_flight += 1;
-                drop(state);
-                // The next in line may be able to go too (the limit may have grown).
-                self.changed.notify_all();
-                return Ok(Permit {
-                    limiter: Arc::clone(self),
-                });
+            if me.granted.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(permit());
             }
             let waited = start.elapsed();
             if waited >= timeout {
-                state.queue.retain(|t| *t != ticket);
-                let limit = state.limit;
-                drop(state);
-                self.changed.notify_all();
-                return Err(Refused::TimedOut { waited, limit });
+                state.queue.retain(|w| !Arc::ptr_eq(w, &me));
+                return Err(Refused::TimedOut {
+                    waited,
+                    limit: state.limit,
+                });
             }
-            state = self
-                .changed
+            state = me
+                .wake
                 .wait_timeout(state, timeout - waited)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
     }
 
-    /// Changes the limit; calls in flight keep their slots, waiters see the new limit at once.
+    /// Changes the limit; calls in flight keep their slots, waiters get new ones at once.
     pub fn set_limit(&self, limit: usize) {
-        self.lock().limit = limit.max(1);
-        self.changed.notify_all();
+        let mut state = self.lock();
+        state.limit = limit.max(1);
+        state.hand_out();
     }
 
     pub fn usage(&self) -> Usage {
