@@ -259,7 +259,7 @@ impl RawSettings {
 
         let max_concurrent =
             self.parse_or("MAX_CONCURRENT_REQUESTS", nz(5), "a whole number >= 1")?;
-        let worker_threads = self.parse_or("WORKER_THREADS", nz(256), "a whole number >= 1")?;
+        let worker_threads = self.parse_or("WORKER_THREADS", nz(128), "a whole number >= 1")?;
         // A chat call waiting for a slot holds a worker; keep room for /health and the rest.
         let worker_threads = worker_threads.max(nz(max_concurrent.get() + 4));
 
