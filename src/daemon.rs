@@ -289,6 +289,11 @@ pub fn supervise(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String>
         say("another supervisor holds the lock; exiting");
         return Err("already running".into());
     }
+    // Ctrl-C or SIGTERM sent to the supervisor itself stops both cleanly, as `daemon stop` does.
+    let stop_file = paths.stop();
+    let _ = ctrlc::set_handler(move || {
+        let _ = fs::write(&stop_file, b"stop");
+    });
     let mut pid = PidFile {
         pid: std::process::id(),
         started_at: now_secs(),
