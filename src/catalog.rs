@@ -370,6 +370,21 @@ mod tests {
     }
 
     #[test]
+    fn an_older_list_parses_too() {
+        let list: Value = serde_json::from_str(include_str!(
+            "../tests/fixtures/openrouter/models_2026-05-01.json"
+        ))
+        .unwrap();
+        let snap = Snapshot::from_list(&list, None).unwrap();
+        assert_eq!(snap.models.len(), 371);
+        let suffixed = snap
+            .free_models()
+            .filter(|m| m.id.ends_with(":free"))
+            .count();
+        assert_eq!(suffixed, 29);
+    }
+
+    #[test]
     fn capabilities_come_from_the_real_list() {
         let snap = fixture();
         let llama = snap.get("meta-llama/llama-3.3-70b-instruct:free").unwrap();
