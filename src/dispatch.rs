@@ -333,20 +333,14 @@ fn note_model_failure(state: &AppState, config: &Config, model: &str, failure: &
     match failure {
         Failure::ModelUnavailable { retry_after, .. } => {
             let cooldown = retry_after.unwrap_or(config.model_cooldown);
-            state
-                .health
-                .record_failure(model, Some(cooldown), failure.label());
+            state.health.record_failure(model, Some(cooldown));
         }
         Failure::ModelGone => {
             // Gone until the catalog says otherwise.
             let cooldown = Some(config.catalog_refresh);
-            state
-                .health
-                .record_failure(model, cooldown, failure.label());
+            state.health.record_failure(model, cooldown);
         }
-        Failure::Network | Failure::BadAnswer => {
-            state.health.record_failure(model, None, failure.label())
-        }
+        Failure::Network | Failure::BadAnswer => state.health.record_failure(model, None),
         // The key's or the request's fault, not the model's.
         _ => {}
     }

@@ -196,15 +196,6 @@ impl KeyPool {
         self.strategy
     }
 
-    pub fn len(&self) -> usize {
-        self.secrets.len()
-    }
-
-    /// The key with this index, masked.
-    pub fn masked(&self, index: usize) -> String {
-        mask_key(&self.secrets[index])
-    }
-
     pub fn secrets(&self) -> &[Arc<str>] {
         &self.secrets
     }

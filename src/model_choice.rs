@@ -472,7 +472,6 @@ mod tests {
         health.record_failure(
             "liquid/lfm-2.5-1.2b-instruct:free",
             Some(Duration::from_secs(30)),
-            "429",
         );
         let r = rank(
             &c,

@@ -21,7 +21,6 @@ struct Stats {
     /// Smoothed latency of successful calls, in milliseconds.
     latency_ms: Option<f64>,
     cooling_until: Option<Instant>,
-    last_error: Option<String>,
 }
 
 /// A model's health as the ranking and the panel see it.
@@ -68,10 +67,9 @@ impl ModelHealth {
     }
 
     /// Records a failure; `cooldown` keeps the model out of automatic choices for that long.
-    pub fn record_failure(&self, model: &str, cooldown: Option<Duration>, reason: &str) {
+    pub fn record_failure(&self, model: &str, cooldown: Option<Duration>) {
         self.update(model, |s| {
             push(&mut s.outcomes, false);
-            s.last_error = Some(reason.to_string());
             if let Some(d) = cooldown {
                 let until = Instant::now() + d;
                 s.cooling_until = Some(s.cooling_until.map_or(until, |t| t.max(until)));
@@ -82,17 +80,6 @@ impl ModelHealth {
     pub fn get(&self, model: &str) -> Health {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         stats.get(model).map_or(Health::UNSEEN, view)
-    }
-
-    /// Every model seen so far, with its health and last error.
-    pub fn all(&self) -> Vec<(String, Health, Option<String>)> {
-        let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<_> = stats
-            .iter()
-            .map(|(id, s)| (id.clone(), view(s), s.last_error.clone()))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
     }
 }
 
@@ -126,7 +113,7 @@ mod tests {
         h.record_success("m", Duration::from_millis(100));
         assert!(h.get("m").success_rate > 0.5);
         for _ in 0..WINDOW {
-            h.record_failure("m", None, "boom");
+            h.record_failure("m", None);
         }
         assert_eq!(h.get("m").attempts, WINDOW);
         assert!(h.get("m").success_rate < 0.1);
@@ -135,7 +122,7 @@ mod tests {
     #[test]
     fn cooldowns_end_and_success_clears_them() {
         let h = ModelHealth::default();
-        h.record_failure("m", Some(Duration::from_secs(60)), "429");
+        h.record_failure("m", Some(Duration::from_secs(60)));
         assert!(h.get("m").cooling(Instant::now()));
         assert!(!h.get("m").cooling(Instant::now() + Duration::from_secs(61)));
         h.record_success("m", Duration::from_millis(5));
