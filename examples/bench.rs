@@ -1,7 +1,7 @@
 //! The benchmark driver behind `scripts/bench`: how much the proxy adds to a request, measured
 //! against the same fake OpenRouter reached directly, in the same run.
 //!
-//! One process holds the fake upstream (`openrouter_proxy::fake_upstream`) and the clients. The
+//! One process holds the fake upstream (`openrouter_proxy::demo`) and the clients. The
 //! proxy runs as its own process (the release binary, configured through its environment), and
 //! so does LiteLLM with `--litellm PATH`. Clients speak HTTP/1.1 over keep-alive connections
 //! with a small hand-written client, so that the client's own cost is the same for every path.
@@ -33,8 +33,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use openrouter_proxy::fake_upstream::{FakeUpstream, MODELS_JSON, Script};
-use openrouter_proxy::tokens::{PromptSize, count_text};
+use openrouter_proxy::demo::{FakeUpstream, MODELS_JSON, Script};
+use openrouter_proxy::{PromptSize, count_text};
 
 /// A free model of the fixture catalog: the proxy uses it as given, with no choosing.
 const MODEL: &str = "openai/gpt-oss-20b:free";

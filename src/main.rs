@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match openrouter_proxy::cli::run(std::env::args().skip(1).collect()) {
+    match openrouter_proxy::run(std::env::args().skip(1).collect()) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("openrouter-proxy: {message}");

@@ -4,8 +4,8 @@
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use openrouter_proxy::catalog::Snapshot;
-use openrouter_proxy::fake_upstream::{
+use openrouter_proxy::Snapshot;
+use openrouter_proxy::demo::{
     ERR_PER_MIN, ERR_PROVIDER_RATE_LIMITED, FakeUpstream, MODELS_JSON, Script, StreamEnd,
     chunk_event,
 };
@@ -284,8 +284,7 @@ fn a_key_out_of_daily_quota_is_skipped_until_its_reset() {
     ]);
     // Long enough for the calls below on a loaded machine.
     let reset = epoch_ms_in(Duration::from_millis(2500));
-    let body =
-        openrouter_proxy::fake_upstream::ERR_PER_DAY.replace("1790553600000", &reset.to_string());
+    let body = openrouter_proxy::demo::ERR_PER_DAY.replace("1790553600000", &reset.to_string());
     proxy.fake.push(Script::json(429, body));
     let r = post_chat(proxy.addr, HELLO);
     r.expect_error(429);
@@ -317,10 +316,9 @@ fn when_every_key_is_out_of_quota_the_answer_comes_at_once() {
     let proxy = start(&[("FREE_DAILY_LIMIT", "2")]);
     // The fake's GET /key reports a limit of 50; wait until the proxy has read it, then
     // exhaust the key the way OpenRouter says it is exhausted.
-    proxy.fake.push(Script::json(
-        429,
-        openrouter_proxy::fake_upstream::ERR_PER_DAY,
-    ));
+    proxy
+        .fake
+        .push(Script::json(429, openrouter_proxy::demo::ERR_PER_DAY));
     post_chat(proxy.addr, HELLO).expect_error(429);
     let calls = proxy.fake.chat_requests().len();
     let r = post_chat(proxy.addr, HELLO);
@@ -538,10 +536,10 @@ fn exhausted_keys_are_reported_without_waiting_for_a_slot() {
     let busy = thread::spawn(move || post_chat(addr, HELLO_STREAM));
     assert!(eventually(Duration::from_secs(2), || proxy.fake.active() == 1));
     // Exhaust the key while the only slot is busy.
-    proxy.state.keys().record_failure(
-        0,
-        &openrouter_proxy::failure::Failure::KeyPerDay { reset: None },
-    );
+    proxy
+        .state
+        .keys()
+        .record_failure(0, &openrouter_proxy::Failure::KeyPerDay { reset: None });
     let t = std::time::Instant::now();
     post_chat(proxy.addr, HELLO).expect_error(429);
     assert!(

@@ -248,7 +248,7 @@ fn models_and_check_print_tables_or_json() {
     assert_eq!(report["keys"][0]["free_today"]["limit"], 1_000_000);
 
     // A key OpenRouter refuses makes `check` fail and say so.
-    let fake = openrouter_proxy::fake_upstream::FakeUpstream::start().unwrap();
+    let fake = openrouter_proxy::demo::FakeUpstream::start().unwrap();
     let base = fake.base_url();
     let env = [
         ("OPENROUTER_BASE_URL", base.as_str()),

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use openrouter_proxy::config::RawSettings;
-use openrouter_proxy::fake_upstream::FakeUpstream;
-use openrouter_proxy::state::AppState;
+use openrouter_proxy::AppState;
+use openrouter_proxy::RawSettings;
+use openrouter_proxy::demo::FakeUpstream;
 use serde_json::Value;
 
 pub const KEY: &str = "sk-or-v1-test0000000000000000000000000000000000000000000000000001";

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::Local;
-use openrouter_proxy::fake_upstream::{ERR_NO_CREDITS, Script};
+use openrouter_proxy::demo::{ERR_NO_CREDITS, Script};
 use serde_json::Value;
 
 use crate::common::*;
@@ -208,7 +208,7 @@ fn retries_are_counted() {
     d.on();
     d.proxy.fake.push(Script::json(
         429,
-        openrouter_proxy::fake_upstream::ERR_PROVIDER_RATE_LIMITED,
+        openrouter_proxy::demo::ERR_PROVIDER_RATE_LIMITED,
     ));
     assert_eq!(post_chat(d.proxy.addr, HELLO).status, 200);
     let c = d.counters();
@@ -371,7 +371,7 @@ fn no_capture_file_or_page_holds_a_key() {
     );
     d.proxy.fake.push(Script::json(
         429,
-        openrouter_proxy::fake_upstream::ERR_PROVIDER_RATE_LIMITED,
+        openrouter_proxy::demo::ERR_PROVIDER_RATE_LIMITED,
     ));
     for b in [body.as_str(), HELLO_STREAM] {
         let r = request(

@@ -4,7 +4,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use openrouter_proxy::fake_upstream::{
+use openrouter_proxy::demo::{
     ERR_NO_CREDITS, ERR_NO_ENDPOINTS, ERR_PER_DAY, SSE_LFM, SSE_LING_REASONING, Script, StreamEnd,
     chunk_event,
 };
@@ -636,7 +636,7 @@ fn several_requests_share_one_keep_alive_connection() {
 #[test]
 fn upstream_calls_go_through_http_proxy_when_set() {
     // A second fake stands in for the proxy: it records what reaches it.
-    let relay = openrouter_proxy::fake_upstream::FakeUpstream::start().unwrap();
+    let relay = openrouter_proxy::demo::FakeUpstream::start().unwrap();
     let via = format!("http://{}", relay.addr());
     let proxy = start(&[("HTTP_PROXY", via.as_str())]);
     let r = post_chat(proxy.addr, HELLO);

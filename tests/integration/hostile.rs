@@ -7,7 +7,7 @@ use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use openrouter_proxy::fake_upstream::{DEFAULT_MODEL, Script};
+use openrouter_proxy::demo::{DEFAULT_MODEL, Script};
 
 use crate::common::*;
 

@@ -2,8 +2,8 @@
 //! catalog, the 400 for a prompt too long for a named model, the automatic choice skipping
 //! models too small, clamping, replanning on a retry, and the switch that turns it off.
 
-use openrouter_proxy::fake_upstream::{ERR_PROVIDER_RATE_LIMITED, FakeUpstream, Script};
-use openrouter_proxy::tokens::PromptSize;
+use openrouter_proxy::PromptSize;
+use openrouter_proxy::demo::{ERR_PROVIDER_RATE_LIMITED, FakeUpstream, Script};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -89,8 +89,8 @@ fn the_automatic_choice_skips_models_too_small_for_the_prompt() {
     let r = post_chat(proxy.addr, &long.to_string());
     assert_eq!(r.status, 200, "{}", r.text());
     let chosen = sent(&proxy.fake)[1]["model"].as_str().unwrap().to_string();
-    let catalog = openrouter_proxy::catalog::Snapshot::from_list(
-        &serde_json::from_str(openrouter_proxy::fake_upstream::MODELS_JSON).unwrap(),
+    let catalog = openrouter_proxy::Snapshot::from_list(
+        &serde_json::from_str(openrouter_proxy::demo::MODELS_JSON).unwrap(),
         None,
     )
     .unwrap();

@@ -4,8 +4,8 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use openrouter_proxy::config::RawSettings;
-use openrouter_proxy::fake_upstream::FakeUpstream;
+use openrouter_proxy::RawSettings;
+use openrouter_proxy::demo::FakeUpstream;
 
 use crate::common::*;
 
@@ -49,7 +49,7 @@ fn editing_dotenv_changes_keys_strategy_and_limit_without_a_restart() {
     let (state, running) = openrouter_proxy::start(config).unwrap();
     let addr = running.local_addr();
     std::mem::forget(running);
-    openrouter_proxy::reload::spawn(state.clone(), env.clone());
+    openrouter_proxy::watch_env_file(state.clone(), env.clone());
     assert_eq!(post_chat(addr, HELLO).status, 200);
     assert_eq!(last_key(&fake), KEY);
     let health = || get(addr, "/health").json();

@@ -1,0 +1,414 @@
+//! The one error type a request can end in, and the one function that turns it into an HTTP
+//! status and an OpenAI-style body: `{"error":{"message","type","code"}}`, plus `metadata`
+//! when the error came from OpenRouter. Every failure reaches the client through here.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::api::message::Reply;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// The request itself is wrong: bad JSON, missing fields, wrong types.
+    BadRequest {
+        message: String,
+        param: Option<&'static str>,
+    },
+    UnsupportedMediaType {
+        content_type: Option<String>,
+    },
+    PayloadTooLarge {
+        limit: u64,
+    },
+    /// The request body did not arrive in time.
+    BodyTimeout {
+        after: Duration,
+    },
+    /// `PROXY_API_KEY` is set and the client did not send it.
+    ProxyKeyRequired,
+    /// No OpenRouter key is configured.
+    NoApiKey,
+    NotFound {
+        path: String,
+    },
+    MethodNotAllowed {
+        allowed: &'static str,
+    },
+    /// Every concurrency slot stayed busy for the whole queue timeout.
+    QueueTimeout {
+        waited: Duration,
+        limit: usize,
+    },
+    /// Too many calls are already waiting for a slot.
+    QueueFull {
+        waiting: usize,
+    },
+    /// OpenRouter could not be reached (refused, reset, DNS, TLS, proxy).
+    UpstreamUnreachable {
+        detail: String,
+    },
+    /// OpenRouter did not answer in time.
+    UpstreamTimeout {
+        phase: &'static str,
+        after: Duration,
+    },
+    /// OpenRouter answered with an error; its status, message and metadata pass through.
+    Upstream {
+        status: u16,
+        message: String,
+        code: Value,
+        metadata: Option<Value>,
+        retry_after: Option<String>,
+    },
+    /// OpenRouter answered 200 with something that is not a completion.
+    UpstreamInvalid {
+        detail: String,
+    },
+    /// The prompt leaves no room for an answer in the model's context.
+    ContextTooLong {
+        model: String,
+        prompt_tokens: u64,
+        context: u64,
+    },
+    /// Nothing can serve the request now (keys out of quota, models cooling down, a model
+    /// that is not free): the message says why and when it clears.
+    Unavailable {
+        status: u16,
+        code: &'static str,
+        message: String,
+        retry_after: Option<u64>,
+    },
+    Internal {
+        detail: String,
+    },
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>, param: Option<&'static str>) -> ApiError {
+        ApiError::BadRequest {
+            message: message.into(),
+            param,
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest { .. } | ApiError::ContextTooLong { .. } => 400,
+            ApiError::UnsupportedMediaType { .. } => 415,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::BodyTimeout { .. } => 408,
+            ApiError::ProxyKeyRequired | ApiError::NoApiKey => 401,
+            ApiError::NotFound { .. } => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::QueueTimeout { .. } | ApiError::QueueFull { .. } => 503,
+            ApiError::UpstreamUnreachable { .. } => 502,
+            ApiError::UpstreamTimeout { .. } => 504,
+            ApiError::Upstream { status, .. } => *status,
+            ApiError::UpstreamInvalid { .. } => 502,
+            ApiError::Unavailable { status, .. } => *status,
+            ApiError::Internal { .. } => 500,
+        }
+    }
+
+    /// The OpenAI `type` field.
+    fn kind(&self) -> &'static str {
+        match self.status() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            400..=499 => "invalid_request_error",
+            _ if matches!(
+                self,
+                ApiError::Upstream { .. } | ApiError::UpstreamInvalid { .. }
+            ) =>
+            {
+                "upstream_error"
+            }
+            _ => "server_error",
+        }
+    }
+
+    /// The OpenAI `code` field: a stable word for the proxy's own errors, OpenRouter's own
+    /// code for upstream errors.
+    fn code(&self) -> Value {
+        let word = match self {
+            ApiError::BadRequest { .. } => "invalid_request",
+            ApiError::ContextTooLong { .. } => "context_length_exceeded",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "request_too_large",
+            ApiError::BodyTimeout { .. } => "request_timeout",
+            ApiError::ProxyKeyRequired => "invalid_proxy_key",
+            ApiError::NoApiKey => "missing_openrouter_key",
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::QueueTimeout { .. } => "queue_timeout",
+            ApiError::QueueFull { .. } => "queue_full",
+            ApiError::UpstreamUnreachable { .. } => "upstream_unreachable",
+            ApiError::UpstreamTimeout { .. } => "upstream_timeout",
+            ApiError::Upstream { code, .. } => return code.clone(),
+            ApiError::UpstreamInvalid { .. } => "upstream_invalid_response",
+            ApiError::Unavailable { code, .. } => code,
+            ApiError::Internal { .. } => "internal_error",
+        };
+        Value::from(word)
+    }
+
+    /// Adds a `Retry-After` to an upstream error that came without one.
+    pub fn or_retry_after(mut self, secs: Option<u64>) -> ApiError {
+        if let ApiError::Upstream { retry_after, .. } = &mut self
+            && retry_after.is_none()
+        {
+            *retry_after = secs.map(|s| s.to_string());
+        }
+        self
+    }
+
+    /// The `Retry-After` value to send, in seconds, when waiting helps.
+    fn retry_after(&self) -> Option<String> {
+        match self {
+            ApiError::QueueTimeout { .. } | ApiError::QueueFull { .. } => Some("5".into()),
+            ApiError::Upstream { retry_after, .. } => retry_after.clone(),
+            ApiError::Unavailable { retry_after, .. } => retry_after.map(|s| s.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The JSON body sent to the client.
+    pub fn body(&self) -> Value {
+        let mut error = json!({
+            "message": self.to_string(),
+            "type": self.kind(),
+            "code": self.code(),
+        });
+        if let ApiError::BadRequest { param: Some(p), .. } = self {
+            error["param"] = Value::from(*p);
+        }
+        if let ApiError::ContextTooLong { .. } = self {
+            error["param"] = Value::from("messages");
+        }
+        if let ApiError::Upstream {
+            metadata: Some(m), ..
+        } = self
+        {
+            error["metadata"] = m.clone();
+        }
+        json!({ "error": error })
+    }
+
+    /// The whole reply: status, JSON body, and `Retry-After` or `Allow` when they apply.
+    pub fn into_reply(self) -> Reply {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut reply = Reply::json(self.status(), body);
+        if let Some(secs) = self.retry_after() {
+            reply = reply.with_header("Retry-After", secs);
+        }
+        if let ApiError::MethodNotAllowed { allowed } = self {
+            reply = reply.with_header("Allow", allowed);
+        }
+        reply
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::BadRequest { message, .. } => f.write_str(message),
+            ApiError::UnsupportedMediaType { content_type } => write!(
+                f,
+                "the request body must be JSON sent with 'Content-Type: application/json' (got {})",
+                content_type.as_deref().unwrap_or("no Content-Type")
+            ),
+            ApiError::PayloadTooLarge { limit } => write!(
+                f,
+                "the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"
+            ),
+            ApiError::BodyTimeout { after } => write!(
+                f,
+                "the request body did not arrive within {} s (BODY_TIMEOUT)",
+                after.as_secs_f64()
+            ),
+            ApiError::ProxyKeyRequired => f.write_str(
+                "this proxy needs its key: send 'Authorization: Bearer <PROXY_API_KEY>' \
+                 (the value of PROXY_API_KEY in the proxy's .env)",
+            ),
+            ApiError::NoApiKey => f.write_str(
+                "no OpenRouter key is configured: set OPENROUTER_API_KEY in .env \
+                 (get one at https://openrouter.ai/keys)",
+            ),
+            ApiError::NotFound { path } => write!(
+                f,
+                "no route for {path}; this proxy serves POST /v1/chat/completions, \
+                 GET /v1/models and GET /health"
+            ),
+            ApiError::MethodNotAllowed { allowed } => {
+                write!(f, "method not allowed here; use {allowed}")
+            }
+            ApiError::QueueTimeout { waited, limit } => write!(
+                f,
+                "all {limit} upstream slots stayed busy for {:.0} s; try again shortly, or raise \
+                 MAX_CONCURRENT_REQUESTS or QUEUE_TIMEOUT",
+                waited.as_secs_f64()
+            ),
+            ApiError::QueueFull { waiting } => write!(
+                f,
+                "{waiting} calls are already waiting for an upstream slot; try again shortly"
+            ),
+            ApiError::UpstreamUnreachable { detail } => {
+                write!(f, "cannot reach OpenRouter: {detail}")
+            }
+            ApiError::UpstreamTimeout { phase, after } => write!(
+                f,
+                "OpenRouter did not answer in time ({phase}, {:.1} s)",
+                after.as_secs_f64()
+            ),
+            ApiError::Upstream { message, .. } => f.write_str(message),
+            ApiError::UpstreamInvalid { detail } => {
+                write!(
+                    f,
+                    "OpenRouter sent an answer that is not a completion: {detail}"
+                )
+            }
+            ApiError::ContextTooLong {
+                model,
+                prompt_tokens,
+                context,
+            } => write!(
+                f,
+                "the prompt is about {prompt_tokens} tokens, and {model} takes at most {context} \
+                 (its context length) with room left for an answer; shorten the messages, or \
+                 send \"model\": \"auto\" to let the proxy choose a model with a larger context"
+            ),
+            ApiError::Unavailable { message, .. } => f.write_str(message),
+            ApiError::Internal { detail } => write!(f, "internal error: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Builds the error for an upstream answer with an error status (or a 200 carrying an error
+/// envelope), keeping OpenRouter's message, code and metadata.
+pub fn from_upstream(status: u16, body: &[u8], retry_after: Option<String>) -> ApiError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let message = error
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text: String = text.trim().chars().take(200).collect();
+            if text.is_empty() {
+                format!("OpenRouter answered HTTP {status} with an empty body")
+            } else {
+                format!("OpenRouter answered HTTP {status}: {text}")
+            }
+        });
+    let message = if status == 401 {
+        format!("OpenRouter refused the key ({message}); check OPENROUTER_API_KEY in .env")
+    } else {
+        message
+    };
+    let code = error
+        .and_then(|e| e.get("code"))
+        .cloned()
+        .unwrap_or(Value::from(status));
+    let metadata = error.and_then(|e| e.get("metadata")).cloned();
+    // A 200 carrying an error envelope is still an error: use its code when it is a status.
+    let status = if (400..600).contains(&status) {
+        status
+    } else {
+        code.as_u64()
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (400..600).contains(c))
+            .unwrap_or(502)
+    };
+    ApiError::Upstream {
+        status,
+        message,
+        code,
+        metadata,
+        retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PER_DAY: &str = r#"{"error":{"message":"Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day","code":429,"metadata":{"headers":{"X-RateLimit-Limit":"50","X-RateLimit-Remaining":"0","X-RateLimit-Reset":"1790553600000"},"limit_source":"openrouter_free_tier_daily"}},"user_id":"user_x"}"#;
+
+    #[test]
+    fn upstream_errors_keep_status_message_code_and_metadata() {
+        let e = from_upstream(429, PER_DAY.as_bytes(), Some("30".into()));
+        assert_eq!(e.status(), 429);
+        let body = e.body();
+        assert_eq!(body["error"]["type"], "rate_limit_error");
+        assert_eq!(body["error"]["code"], 429);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Rate limit exceeded: free-models-per-day.")
+        );
+        assert_eq!(
+            body["error"]["metadata"]["headers"]["X-RateLimit-Reset"],
+            "1790553600000"
+        );
+        assert!(body.get("user_id").is_none());
+        let reply = e.into_reply();
+        assert!(
+            reply
+                .headers
+                .contains(&("Retry-After".to_string(), "30".to_string()))
+        );
+    }
+
+    #[test]
+    fn non_json_upstream_bodies_are_quoted_briefly() {
+        let e = from_upstream(502, b"<html>Bad gateway</html>", None);
+        assert_eq!(e.status(), 502);
+        assert_eq!(
+            e.to_string(),
+            "OpenRouter answered HTTP 502: <html>Bad gateway</html>"
+        );
+        assert_eq!(e.body()["error"]["type"], "upstream_error");
+    }
+
+    #[test]
+    fn an_error_envelope_in_a_200_takes_its_code_as_status() {
+        let e = from_upstream(
+            200,
+            br#"{"error":{"message":"overloaded","code":529}}"#,
+            None,
+        );
+        assert_eq!(e.status(), 529);
+        let e = from_upstream(200, br#"{"error":{"message":"odd","code":"weird"}}"#, None);
+        assert_eq!(e.status(), 502);
+    }
+
+    #[test]
+    fn every_error_has_message_type_and_code() {
+        let all = [
+            ApiError::bad_request("messages is missing", Some("messages")),
+            ApiError::NoApiKey,
+            ApiError::QueueTimeout {
+                waited: Duration::from_secs(60),
+                limit: 5,
+            },
+            ApiError::UpstreamTimeout {
+                phase: "waiting for response headers",
+                after: Duration::from_secs(300),
+            },
+        ];
+        for e in all {
+            let body = e.body();
+            for field in ["message", "type", "code"] {
+                assert!(!body["error"][field].is_null(), "{field} missing in {body}");
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Work that runs beside the server: asking OpenRouter (`GET /key`) for each key's free daily
+//! allowance and use, and loading the model catalog, at start and then every
+//! `CATALOG_REFRESH` (every minute while the catalog keeps failing).
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::app::state::{AppState, Live};
+
+/// How soon a failed catalog load is tried again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+pub fn spawn(state: Arc<AppState>) {
+    let _ = thread::Builder::new()
+        .name("catalog-refresh".into())
+        .spawn(move || {
+            loop {
+                let live = state.live();
+                // Allowances first: chat calls wait for the first catalog load, so none is in
+                // flight while OpenRouter's count replaces the proxy's at start-up.
+                refresh_key_allowances(&live);
+                let key = live.keys.secrets().first().map(|k| &**k);
+                let wait = match state.catalog.refresh(&live.upstream, key) {
+                    Ok(free) => {
+                        eprintln!("model list loaded: {free} free models");
+                        live.config.catalog_refresh
+                    }
+                    Err(e) => {
+                        let cached = state.catalog.snapshot();
+                        eprintln!(
+                            "warning: cannot load the model list ({e}); {}; trying again in {} s",
+                            if cached.is_empty() {
+                                "no cached copy, so the proxy chooses openrouter/free for now"
+                                    .to_string()
+                            } else {
+                                format!("using the cached copy ({} models)", cached.models.len())
+                            },
+                            RETRY_AFTER_FAILURE.as_secs()
+                        );
+                        RETRY_AFTER_FAILURE.min(live.config.catalog_refresh)
+                    }
+                };
+                thread::sleep(wait);
+            }
+        });
+}
+
+/// Reads `data.free_model_daily_requests` from `GET /key` for every key.
+fn refresh_key_allowances(live: &Live) {
+    for (index, key) in live.keys.secrets().iter().enumerate() {
+        let Ok(response) = live.upstream.get("/key", Some(key)) else {
+            continue;
+        };
+        if response.status != 200 {
+            continue;
+        }
+        let Ok(bytes) = response.body.read_all(1 << 20) else {
+            continue;
+        };
+        let info: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let daily = &info["data"]["free_model_daily_requests"];
+        let number = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+        live.keys
+            .apply_key_info(index, number(&daily["limit"]), number(&daily["used"]));
+    }
+}

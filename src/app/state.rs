@@ -1,0 +1,151 @@
+//! The state every request handler shares: the live settings (configuration, upstream client,
+//! key pool, capture writer), the concurrency limiter, the model catalog, what has been seen
+//! of each model, today's attempt history, and debug mode's statistics. Built once at start
+//! and passed as `Arc<AppState>`; nothing here is global.
+//!
+//! A change of `.env` replaces the live settings whole (`reload`); a call takes one snapshot
+//! of them when it starts and keeps it, so calls in flight finish with the settings they
+//! started with.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use crate::app::shutdown::Shutdown;
+use crate::autopilot::catalog::Catalog;
+use crate::autopilot::key_pool::KeyPool;
+use crate::autopilot::limiter::Limiter;
+use crate::autopilot::model_health::ModelHealth;
+use crate::autopilot::retry_rule::AttemptHistory;
+use crate::config::Config;
+use crate::journal::capture::Captures;
+use crate::journal::stats::Stats;
+use crate::upstream::client::Upstream;
+use crate::util::sync::{read, write};
+
+/// The environment variable through which the daemon's supervisor hands its proxy a token for
+/// `POST /admin/shutdown`.
+pub const ADMIN_TOKEN_VAR: &str = "OPENROUTER_PROXY_ADMIN_TOKEN";
+
+/// The settings a reload replaces together.
+#[derive(Clone)]
+pub struct Live {
+    pub config: Arc<Config>,
+    pub upstream: Arc<Upstream>,
+    pub keys: Arc<KeyPool>,
+    pub captures: Arc<Captures>,
+}
+
+impl Live {
+    fn build(config: Config) -> Result<Live, String> {
+        let upstream = Upstream::new(&config)?;
+        let keys = KeyPool::start(
+            &config.keys,
+            config.strategy,
+            config.free_daily_limit,
+            &config.cache_dir,
+        );
+        let mut secrets = config.keys.clone();
+        secrets.extend(config.proxy_api_key.clone());
+        let captures = Captures::new(
+            config.cache_dir.join("captures"),
+            config.capture_max_files,
+            config.capture_max_days,
+            &secrets,
+        );
+        Ok(Live {
+            config: Arc::new(config),
+            upstream: Arc::new(upstream),
+            keys,
+            captures: Arc::new(captures),
+        })
+    }
+}
+
+pub struct AppState {
+    /// Swapped whole by a reload; read once per call.
+    live: RwLock<Live>,
+    pub limiter: Arc<Limiter>,
+    pub catalog: Catalog,
+    pub health: ModelHealth,
+    pub history: AttemptHistory,
+    pub stats: Arc<Stats>,
+    pub shutdown: Shutdown,
+    /// The token `POST /admin/shutdown` needs; set only by the daemon's supervisor.
+    pub admin_token: Option<String>,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Result<Arc<AppState>, String> {
+        // Waiting calls hold worker threads; leave a few workers free for /health and errors.
+        let max_waiting = config
+            .worker_threads
+            .get()
+            .saturating_sub(config.max_concurrent.get() + 2);
+        let limiter = Limiter::new(config.max_concurrent.get(), max_waiting);
+        let stats = Arc::new(Stats::new(&config.cache_dir));
+        let catalog = Catalog::new(&config.cache_dir);
+        Ok(Arc::new(AppState {
+            live: RwLock::new(Live::build(config)?),
+            limiter,
+            catalog,
+            health: ModelHealth::default(),
+            history: AttemptHistory::default(),
+            stats,
+            shutdown: Shutdown::default(),
+            admin_token: std::env::var(ADMIN_TOKEN_VAR)
+                .ok()
+                .filter(|t| t.len() >= 16),
+            started: Instant::now(),
+        }))
+    }
+
+    /// The live settings, as one consistent snapshot.
+    pub fn live(&self) -> Live {
+        read(&self.live).clone()
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&read(&self.live).config)
+    }
+
+    pub fn keys(&self) -> Arc<KeyPool> {
+        Arc::clone(&read(&self.live).keys)
+    }
+
+    /// Replaces the live settings with `config`; returns what needs a restart to change.
+    pub fn reload(&self, config: Config) -> Result<Vec<&'static str>, String> {
+        let old = self.config();
+        let mut needs_restart = Vec::new();
+        if config.listen != old.listen {
+            needs_restart.push("HOST/PORT");
+        }
+        if config.cache_dir != old.cache_dir {
+            needs_restart.push("CACHE_DIR");
+        }
+        if config.worker_threads != old.worker_threads {
+            needs_restart.push("WORKER_THREADS");
+        }
+        // The old pool's counts go to the file the new pool starts from.
+        self.keys().save();
+        let live = Live::build(config)?;
+        self.limiter.set_limit(live.config.max_concurrent.get());
+        *write(&self.live) = live;
+        Ok(needs_restart)
+    }
+
+    /// Debug mode is on while the `DEBUG_MODE_FILE` exists; checked on every call, so creating
+    /// or deleting it takes effect at once.
+    pub fn debug_mode(&self) -> bool {
+        self.config().debug_mode_file.exists()
+    }
+
+    /// Where a call's record goes, when debug mode is on.
+    pub fn debug_sinks(&self) -> Option<(Arc<Stats>, Arc<Captures>)> {
+        let live = self.live();
+        live.config
+            .debug_mode_file
+            .exists()
+            .then(|| (Arc::clone(&self.stats), live.captures))
+    }
+}

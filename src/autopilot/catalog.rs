@@ -1,0 +1,429 @@
+//! The model catalog: OpenRouter's model list, which models are free, and what each can do.
+//!
+//! Loaded from `CACHE_DIR/models.json` at start (the last good copy), then from OpenRouter,
+//! and refreshed in the background. Readers take an immutable [`Snapshot`]; a refresh swaps in
+//! a new one. When neither the cache nor OpenRouter has answered, the catalog is empty and the
+//! proxy still serves (see `model_choice.rs` for what it does then).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::api::error::{ApiError, from_upstream};
+use crate::upstream::client::Upstream;
+use crate::util::fs::write_atomically;
+use crate::util::sync::{lock, read, write};
+
+/// OpenRouter's own router that picks a free model at random; free, but not a model itself.
+pub const FREE_ROUTER: &str = "openrouter/free";
+/// The model list is a few hundred KiB; refuse anything absurd.
+const MAX_LIST_BYTES: u64 = 64 << 20;
+
+/// One model, with the fields the proxy decides by.
+#[derive(Debug)]
+pub struct Model {
+    pub id: String,
+    pub name: String,
+    pub context_length: Option<u64>,
+    pub max_completion_tokens: Option<u64>,
+    pub input_modalities: Vec<String>,
+    pub output_modalities: Vec<String>,
+    pub supported_parameters: Vec<String>,
+    pub free: bool,
+    /// The parameter count when the id or name states it: "70B", "1.2B", "30B-A3B".
+    pub parameters: Option<String>,
+}
+
+impl Model {
+    pub fn supports(&self, parameter: &str) -> bool {
+        self.supported_parameters.iter().any(|p| p == parameter)
+    }
+
+    pub fn takes_images(&self) -> bool {
+        self.input_modalities.iter().any(|m| m == "image")
+    }
+
+    /// Reads one entry of OpenRouter's list; `None` when it has no id.
+    pub fn from_json(entry: &Value) -> Option<Model> {
+        let id = entry.get("id")?.as_str()?.to_string();
+        let name = entry["name"].as_str().unwrap_or(&id).to_string();
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let price = |field: &str| price_value(&entry["pricing"][field]);
+        let free = id == FREE_ROUTER
+            || (id.ends_with(":free") && price("prompt") == 0.0 && price("completion") == 0.0);
+        Some(Model {
+            context_length: entry["context_length"]
+                .as_u64()
+                .or_else(|| entry["top_provider"]["context_length"].as_u64()),
+            max_completion_tokens: entry["top_provider"]["max_completion_tokens"].as_u64(),
+            input_modalities: strings(&entry["architecture"]["input_modalities"]),
+            output_modalities: strings(&entry["architecture"]["output_modalities"]),
+            supported_parameters: strings(&entry["supported_parameters"]),
+            parameters: parameter_count(&id).or_else(|| parameter_count(&name)),
+            free,
+            name,
+            id,
+        })
+    }
+}
+
+/// Prices are decimal strings ("0", "0.0000003"), sometimes numbers; a missing one is zero.
+fn price_value(v: &Value) -> f64 {
+    match v {
+        Value::String(s) => s.trim().parse().unwrap_or(f64::NAN),
+        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+        Value::Null => 0.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Finds a parameter count such as `70b`, `1.2B`, `8x7b` or `30b-a3b` in an id or a name.
+pub fn parameter_count(text: &str) -> Option<String> {
+    let tokens: Vec<&str> = text
+        .split(|c: char| c == '-' || c == '/' || c == ':' || c == '_' || c.is_whitespace())
+        .map(|t| t.trim_matches(|c: char| c == '(' || c == ')' || c == ','))
+        .collect();
+    let size = |t: &str| -> Option<String> {
+        let number = t.strip_suffix(['b', 'B'])?;
+        let plain = |n: &str| {
+            !n.is_empty()
+                && n.chars().all(|c| c.is_ascii_digit() || c == '.')
+                && n.starts_with(|c: char| c.is_ascii_digit())
+                && !n.ends_with('.')
+        };
+        match number.split_once(['x', 'X']) {
+            Some((experts, each)) if plain(experts) && plain(each) => {
+                Some(format!("{experts}x{each}B"))
+            }
+            None if plain(number) => Some(format!("{number}B")),
+            _ => None,
+        }
+    };
+    for (i, token) in tokens.iter().enumerate() {
+        if let Some(total) = size(token) {
+            let active = tokens
+                .get(i + 1)
+                .and_then(|t| t.strip_prefix(['a', 'A']))
+                .and_then(size);
+            return Some(match active {
+                Some(active) => format!("{total}-A{active}"),
+                None => total,
+            });
+        }
+    }
+    None
+}
+
+/// An immutable view of the catalog.
+#[derive(Default)]
+pub struct Snapshot {
+    pub models: Vec<Arc<Model>>,
+    by_id: HashMap<String, usize>,
+    /// `/v1/models` bodies, ready to send: free models only, and all models.
+    free_list: Vec<u8>,
+    full_list: Vec<u8>,
+    /// When this list was fetched from OpenRouter (or written to the cache).
+    pub fetched_at: Option<SystemTime>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from OpenRouter's `{"data":[...]}`.
+    pub fn from_list(list: &Value, fetched_at: Option<SystemTime>) -> Option<Snapshot> {
+        let entries = list.get("data")?.as_array()?;
+        let mut models = Vec::new();
+        let mut free_entries = Vec::new();
+        let mut all_entries = Vec::new();
+        for entry in entries {
+            let Some(model) = Model::from_json(entry) else {
+                continue;
+            };
+            let listed = openai_entry(entry, &model);
+            if model.free {
+                free_entries.push(listed.clone());
+            }
+            all_entries.push(listed);
+            models.push(Arc::new(model));
+        }
+        let by_id = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
+        let body = |data: Vec<Value>| {
+            serde_json::to_vec(&json!({"object": "list", "data": data})).unwrap_or_default()
+        };
+        Some(Snapshot {
+            models,
+            by_id,
+            free_list: body(free_entries),
+            full_list: body(all_entries),
+            fetched_at,
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Model>> {
+        self.by_id.get(id).map(|&i| &self.models[i])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+    }
+
+    pub fn free_models(&self) -> impl Iterator<Item = &Arc<Model>> {
+        self.models.iter().filter(|m| m.free)
+    }
+
+    /// The `/v1/models` body: free models only unless paid ones are allowed.
+    pub fn list_body(&self, include_paid: bool) -> &[u8] {
+        if include_paid {
+            &self.full_list
+        } else {
+            &self.free_list
+        }
+    }
+}
+
+/// One `/v1/models` entry: OpenRouter's fields kept, OpenAI's added, the useful ones lifted to
+/// the top level.
+fn openai_entry(entry: &Value, model: &Model) -> Value {
+    let mut out = entry.clone();
+    let Some(object) = out.as_object_mut() else {
+        return out;
+    };
+    object.insert("object".into(), json!("model"));
+    if !object.get("created").is_some_and(Value::is_u64) {
+        object.insert("created".into(), json!(0));
+    }
+    let owner = model
+        .id
+        .split_once('/')
+        .map_or("openrouter", |(owner, _)| owner);
+    object.insert("owned_by".into(), json!(owner));
+    object.insert("context_length".into(), json!(model.context_length));
+    object.insert(
+        "max_completion_tokens".into(),
+        json!(model.max_completion_tokens),
+    );
+    object.insert("input_modalities".into(), json!(model.input_modalities));
+    object.insert("output_modalities".into(), json!(model.output_modalities));
+    object.insert(
+        "supported_parameters".into(),
+        json!(model.supported_parameters),
+    );
+    object.insert("parameter_count".into(), json!(model.parameters));
+    object.insert("free".into(), json!(model.free));
+    out
+}
+
+/// The live catalog: the current snapshot, and whether the first load has been tried.
+pub struct Catalog {
+    /// Swapped whole on each successful refresh.
+    current: RwLock<Arc<Snapshot>>,
+    /// True once the first load from OpenRouter has been tried (successfully or not).
+    first_try_done: Mutex<bool>,
+    tried: Condvar,
+    cache_file: PathBuf,
+}
+
+impl Catalog {
+    /// A catalog holding what `CACHE_DIR/models.json` had, if anything.
+    pub fn new(cache_dir: &Path) -> Catalog {
+        let cache_file = cache_dir.join("models.json");
+        let cached = read_cache(&cache_file).unwrap_or_default();
+        Catalog {
+            current: RwLock::new(Arc::new(cached)),
+            first_try_done: Mutex::new(false),
+            tried: Condvar::new(),
+            cache_file,
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&read(&self.current))
+    }
+
+    /// The snapshot, after waiting (at most `limit`) for the first load when nothing is known
+    /// yet, so that the first requests after start-up see the real list.
+    pub fn snapshot_when_ready(&self, limit: Duration) -> Arc<Snapshot> {
+        let snapshot = self.snapshot();
+        if !snapshot.is_empty() {
+            return snapshot;
+        }
+        let done = lock(&self.first_try_done);
+        let _ = self.tried.wait_timeout_while(done, limit, |done| !*done);
+        self.snapshot()
+    }
+
+    /// Fetches the list from OpenRouter; on success swaps it in and saves it to the cache.
+    pub fn refresh(&self, upstream: &Upstream, key: Option<&str>) -> Result<usize, ApiError> {
+        let result = fetch(upstream, key).and_then(|(bytes, list)| {
+            let snapshot =
+                Snapshot::from_list(&list, Some(SystemTime::now())).ok_or_else(|| {
+                    ApiError::UpstreamInvalid {
+                        detail: "the model list has no 'data' array".into(),
+                    }
+                })?;
+            if let Err(e) = write_atomically(&self.cache_file, &bytes) {
+                eprintln!(
+                    "warning: cannot save the model list to {}: {e}",
+                    self.cache_file.display()
+                );
+            }
+            let free = snapshot.free_models().count();
+            *write(&self.current) = Arc::new(snapshot);
+            Ok(free)
+        });
+        *lock(&self.first_try_done) = true;
+        self.tried.notify_all();
+        result
+    }
+}
+
+fn fetch(upstream: &Upstream, key: Option<&str>) -> Result<(Vec<u8>, Value), ApiError> {
+    let response = upstream.get("/models", key)?;
+    let status = response.status;
+    let retry_after = response.retry_after.clone();
+    let bytes =
+        response
+            .body
+            .read_all(MAX_LIST_BYTES)
+            .map_err(|e| ApiError::UpstreamUnreachable {
+                detail: format!("reading the model list failed: {e}"),
+            })?;
+    if status != 200 {
+        return Err(from_upstream(status, &bytes, retry_after));
+    }
+    let list = serde_json::from_slice(&bytes).map_err(|e| ApiError::UpstreamInvalid {
+        detail: format!("the model list is not JSON: {e}"),
+    })?;
+    Ok((bytes, list))
+}
+
+fn read_cache(path: &Path) -> Option<Snapshot> {
+    let bytes = fs::read(path).ok()?;
+    let modified = fs::metadata(path).and_then(|m| m.modified()).ok();
+    let list: Value = serde_json::from_slice(&bytes).ok()?;
+    Snapshot::from_list(&list, modified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Snapshot {
+        let list: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/openrouter/models_2026-06-16.json"
+        ))
+        .unwrap();
+        Snapshot::from_list(&list, None).unwrap()
+    }
+
+    #[test]
+    fn free_means_free_suffix_and_zero_prices() {
+        let snap = fixture();
+        let free: Vec<&str> = snap.free_models().map(|m| m.id.as_str()).collect();
+        assert_eq!(free.len(), 23, "22 :free models and the router: {free:?}");
+        assert!(
+            free.iter()
+                .all(|id| id.ends_with(":free") || *id == FREE_ROUTER)
+        );
+        assert!(!snap.get("meta-llama/llama-3.3-70b-instruct").unwrap().free);
+
+        let router = json!({"data":[
+            {"id":"openrouter/free","pricing":{"prompt":"0","completion":"0"}},
+            {"id":"x/priced:free","pricing":{"prompt":"0.1","completion":"0"}},
+            {"id":"x/omitted:free","pricing":{}},
+        ]});
+        let snap = Snapshot::from_list(&router, None).unwrap();
+        assert!(snap.get("openrouter/free").unwrap().free);
+        assert!(!snap.get("x/priced:free").unwrap().free);
+        assert!(snap.get("x/omitted:free").unwrap().free);
+    }
+
+    #[test]
+    fn an_older_list_parses_too() {
+        let list: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/openrouter/models_2026-05-01.json"
+        ))
+        .unwrap();
+        let snap = Snapshot::from_list(&list, None).unwrap();
+        assert_eq!(snap.models.len(), 371);
+        let suffixed = snap
+            .free_models()
+            .filter(|m| m.id.ends_with(":free"))
+            .count();
+        assert_eq!(suffixed, 29);
+    }
+
+    #[test]
+    fn capabilities_come_from_the_real_list() {
+        let snap = fixture();
+        let llama = snap.get("meta-llama/llama-3.3-70b-instruct:free").unwrap();
+        assert!(llama.context_length.unwrap() >= 8000);
+        assert_eq!(llama.parameters.as_deref(), Some("70B"));
+        let nemo = snap.get("nvidia/nemotron-nano-12b-v2-vl:free").unwrap();
+        assert!(nemo.takes_images());
+        let pro = snap.get("nex-agi/nex-n2-pro:free").unwrap();
+        assert!(pro.supports("tools"));
+        assert_eq!(pro.max_completion_tokens, Some(262144));
+    }
+
+    #[test]
+    fn parameter_counts_are_read_from_ids_and_names() {
+        let cases = [
+            ("meta-llama/llama-3.3-70b-instruct:free", Some("70B")),
+            ("liquid/lfm-2.5-1.2b-instruct:free", Some("1.2B")),
+            ("qwen/qwen3-next-80b-a3b-instruct:free", Some("80B-A3B")),
+            ("nvidia/nemotron-3-ultra-550b-a55b:free", Some("550B-A55B")),
+            ("mistralai/mixtral-8x7b-instruct", Some("8x7B")),
+            ("Meta: Llama 3.1 405B Instruct", Some("405B")),
+            ("openai/gpt-oss-120b:free", Some("120B")),
+            ("qwen/qwen3-coder:free", None),
+            ("google/gemini-2.5-flash", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parameter_count(text).as_deref(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_free_list_is_openai_shaped_with_lifted_fields() {
+        let snap = fixture();
+        let list: Value = serde_json::from_slice(snap.list_body(false)).unwrap();
+        let data = list["data"].as_array().unwrap();
+        assert_eq!(data.len(), 23);
+        let m = data
+            .iter()
+            .find(|m| m["id"] == "qwen/qwen3-next-80b-a3b-instruct:free")
+            .unwrap();
+        assert_eq!(m["object"], "model");
+        assert_eq!(m["owned_by"], "qwen");
+        assert_eq!(m["parameter_count"], "80B-A3B");
+        for field in [
+            "context_length",
+            "max_completion_tokens",
+            "input_modalities",
+            "output_modalities",
+            "supported_parameters",
+            "name",
+            "created",
+            "pricing",
+        ] {
+            assert!(m.get(field).is_some(), "{field} missing");
+        }
+        let all: Value = serde_json::from_slice(snap.list_body(true)).unwrap();
+        assert_eq!(all["data"].as_array().unwrap().len(), 337);
+    }
+}

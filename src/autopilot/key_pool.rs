@@ -1,0 +1,567 @@
+//! The OpenRouter keys: which one serves the next call (round robin, least used or random),
+//! how much of each key's free daily allowance is used, and which keys are resting.
+//!
+//! A key rests after OpenRouter's per-minute free limit (until its reset), is out for the day
+//! after the per-day limit (until `X-RateLimit-Reset` or 00:00 UTC), and is disabled after a
+//! 401 (until the configuration changes). Daily use is counted per UTC day and saved in
+//! `CACHE_DIR/key_usage.json` by a background thread, so a restart remembers it; the file names
+//! keys only by a fingerprint and their masked form, never the key itself.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::api::error::ApiError;
+pub use crate::config::Strategy;
+use crate::upstream::failure::Failure;
+use crate::util::clock::{epoch_ms, from_epoch_ms, next_quota_reset, quota_day};
+use crate::util::fs::write_atomically;
+use crate::util::random::Random;
+use crate::util::secret::mask_key;
+use crate::util::sync::{lock, wait_timeout};
+use crate::util::time_format::human_duration;
+
+/// A key chosen for one attempt.
+#[derive(Clone)]
+pub struct KeyLease {
+    pub index: usize,
+    pub secret: Arc<str>,
+    pub masked: String,
+}
+
+impl std::fmt::Debug for KeyLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret itself.
+        write!(f, "KeyLease({}, {})", self.index, self.masked)
+    }
+}
+
+pub struct KeyPool {
+    secrets: Vec<Arc<str>>,
+    strategy: Strategy,
+    default_limit: u32,
+    /// Counts and rest periods of every key, and the picking cursor.
+    state: Mutex<PoolState>,
+    /// Set when the state changed and the file is behind; the saver thread waits on it.
+    dirty: Mutex<bool>,
+    changed: Condvar,
+    file: PathBuf,
+}
+
+struct PoolState {
+    /// The UTC day the counts belong to.
+    day: NaiveDate,
+    cursor: usize,
+    rng: Random,
+    keys: Vec<KeyState>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct KeyState {
+    used: u32,
+    limit: u32,
+    limit_from_api: bool,
+    resting_until: Option<SystemTime>,
+    out_until: Option<SystemTime>,
+    disabled: bool,
+}
+
+/// A key's state for `/health`, the panel and `check`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReport {
+    pub key: String,
+    pub state: &'static str,
+    pub used_today: u32,
+    pub daily_limit: u32,
+    pub limit_from_openrouter: bool,
+    /// Epoch milliseconds when a resting or exhausted key comes back.
+    pub until_ms: Option<u64>,
+}
+
+/// What is saved to `key_usage.json`.
+#[derive(Serialize, Deserialize, Default)]
+struct SavedUsage {
+    date: String,
+    keys: Vec<SavedKey>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedKey {
+    fingerprint: String,
+    masked: String,
+    used: u32,
+    limit: u32,
+    out_until_ms: Option<u64>,
+}
+
+impl KeyPool {
+    /// A pool for `secrets` (duplicates dropped), restoring today's counts from `cache_dir`,
+    /// with a thread that saves them after each change.
+    pub fn start(
+        secrets: &[String],
+        strategy: Strategy,
+        default_limit: u32,
+        cache_dir: &Path,
+    ) -> Arc<KeyPool> {
+        let mut unique: Vec<Arc<str>> = Vec::new();
+        for s in secrets {
+            if !unique.iter().any(|u| **u == **s) {
+                unique.push(Arc::from(s.as_str()));
+            }
+        }
+        let today = quota_day();
+        let file = cache_dir.join("key_usage.json");
+        let saved = std::fs::read(&file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SavedUsage>(&b).ok())
+            .filter(|s| s.date == today.to_string())
+            .unwrap_or_default();
+        let keys = unique
+            .iter()
+            .map(|secret| {
+                let mut state = KeyState {
+                    limit: default_limit,
+                    ..KeyState::default()
+                };
+                let print = fingerprint(secret);
+                if let Some(k) = saved.keys.iter().find(|k| k.fingerprint == print) {
+                    state.used = k.used;
+                    state.limit = k.limit.max(1);
+                    state.out_until = k.out_until_ms.map(from_epoch_ms);
+                }
+                state
+            })
+            .collect();
+        let pool = Arc::new(KeyPool {
+            secrets: unique,
+            strategy,
+            default_limit,
+            state: Mutex::new(PoolState {
+                day: today,
+                cursor: 0,
+                rng: Random::new(),
+                keys,
+            }),
+            dirty: Mutex::new(false),
+            changed: Condvar::new(),
+            file,
+        });
+        if !pool.secrets.is_empty() {
+            let saver = Arc::downgrade(&pool);
+            let _ = thread::Builder::new()
+                .name("key-usage-saver".into())
+                .spawn(move || save_while_alive(&saver));
+        }
+        pool
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    pub fn secrets(&self) -> &[Arc<str>] {
+        &self.secrets
+    }
+
+    fn state(&self) -> MutexGuard<'_, PoolState> {
+        let mut state = lock(&self.state);
+        let today = quota_day();
+        if state.day != today {
+            state.day = today;
+            for k in &mut state.keys {
+                k.used = 0;
+            }
+        }
+        state
+    }
+
+    fn mark_dirty(&self) {
+        *lock(&self.dirty) = true;
+        self.changed.notify_one();
+    }
+
+    /// Whether some key could serve now; the error says why not and when that changes.
+    pub fn check_available(&self, free_model: bool) -> Result<(), ApiError> {
+        if self.secrets.is_empty() {
+            return Err(ApiError::NoApiKey);
+        }
+        let now = SystemTime::now();
+        let state = self.state();
+        if state.keys.iter().any(|k| k.available(now, free_model)) {
+            Ok(())
+        } else {
+            Err(self.none_available(&state, &[], now))
+        }
+    }
+
+    /// Counts one free-model call that reached OpenRouter against the key's daily allowance.
+    pub fn record_use(&self, index: usize) {
+        let mut state = self.state();
+        if let Some(key) = state.keys.get_mut(index) {
+            key.used += 1;
+        }
+        drop(state);
+        self.mark_dirty();
+    }
+
+    /// Picks a key for one attempt, skipping `exclude`. For a free model the key must also be
+    /// within its daily allowance and not resting. Use is counted by [`KeyPool::record_use`],
+    /// once the attempt has reached OpenRouter.
+    pub fn choose(&self, exclude: &[usize], free_model: bool) -> Result<KeyLease, ApiError> {
+        if self.secrets.is_empty() {
+            return Err(ApiError::NoApiKey);
+        }
+        let now = SystemTime::now();
+        let mut state = self.state();
+        let usable: Vec<usize> = (0..state.keys.len())
+            .filter(|i| !exclude.contains(i))
+            .filter(|&i| state.keys[i].available(now, free_model))
+            .collect();
+        let Some(&first) = usable.first() else {
+            return Err(self.none_available(&state, exclude, now));
+        };
+        let index = match self.strategy {
+            Strategy::RoundRobin => {
+                let n = state.keys.len();
+                let cursor = state.cursor;
+                (0..n)
+                    .map(|step| (cursor + step) % n)
+                    .find(|i| usable.contains(i))
+                    .unwrap_or(first)
+            }
+            Strategy::LeastUsed => usable
+                .iter()
+                .copied()
+                .min_by_key(|&i| (state.keys[i].used, i))
+                .unwrap_or(first),
+            Strategy::Random => usable[state.rng.below(usable.len())],
+        };
+        state.cursor = index + 1;
+        drop(state);
+        Ok(KeyLease {
+            index,
+            secret: Arc::clone(&self.secrets[index]),
+            masked: mask_key(&self.secrets[index]),
+        })
+    }
+
+    /// The error for "no key can serve now": when that changes, and why.
+    fn none_available(&self, state: &PoolState, exclude: &[usize], now: SystemTime) -> ApiError {
+        let candidates: Vec<&KeyState> = state
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !exclude.contains(i))
+            .map(|(_, k)| k)
+            .collect();
+        if candidates.iter().all(|k| k.disabled) {
+            return ApiError::Unavailable {
+                status: 401,
+                code: "all_keys_rejected",
+                message: "OpenRouter refused every configured key (401); check \
+                          OPENROUTER_API_KEY / OPENROUTER_API_KEYS in .env"
+                    .into(),
+                retry_after: None,
+            };
+        }
+        let back_at = candidates
+            .iter()
+            .filter(|k| !k.disabled)
+            .map(|k| k.back_at(now))
+            .min()
+            .unwrap_or(now);
+        let wait = back_at.duration_since(now).unwrap_or_default();
+        let all_daily = candidates
+            .iter()
+            .filter(|k| !k.disabled)
+            .all(|k| k.out_until.is_some_and(|t| t > now) || k.used >= k.limit);
+        let message = if all_daily {
+            format!(
+                "every key has used today's free-model allowance ({} a day per account); it \
+                 comes back in {} (at 00:00 UTC or OpenRouter's reset time). Keys of other \
+                 OpenRouter accounts in OPENROUTER_API_KEYS would add allowance",
+                self.default_limit,
+                human_duration(wait)
+            )
+        } else {
+            format!(
+                "every key is resting after OpenRouter's per-minute free limit; try again in {}",
+                human_duration(wait)
+            )
+        };
+        ApiError::Unavailable {
+            status: 429,
+            code: if all_daily {
+                "free_quota_exhausted"
+            } else {
+                "free_rate_limited"
+            },
+            message,
+            retry_after: Some(wait.as_secs().max(1)),
+        }
+    }
+
+    /// Applies what a failed attempt says about its key.
+    pub fn record_failure(&self, index: usize, failure: &Failure) {
+        let now = SystemTime::now();
+        let mut state = self.state();
+        let Some(key) = state.keys.get_mut(index) else {
+            return;
+        };
+        match failure {
+            Failure::KeyPerMinute { reset } => {
+                let at = reset.filter(|t| *t > now);
+                key.resting_until = Some(at.unwrap_or(now + Duration::from_secs(60)));
+            }
+            Failure::KeyPerDay { reset } => {
+                let at = reset.filter(|t| *t > now);
+                key.out_until = Some(at.unwrap_or_else(next_quota_reset));
+            }
+            Failure::KeyRejected => key.disabled = true,
+            _ => return,
+        }
+        drop(state);
+        self.mark_dirty();
+    }
+
+    /// Takes the allowance and use that `GET /key` reported for this key: OpenRouter's count is
+    /// the truth, whatever the proxy counted.
+    pub fn apply_key_info(&self, index: usize, limit: Option<u32>, used: Option<u32>) {
+        let mut state = self.state();
+        let Some(key) = state.keys.get_mut(index) else {
+            return;
+        };
+        if let Some(limit) = limit.filter(|l| *l > 0) {
+            key.limit = limit;
+            key.limit_from_api = true;
+        }
+        if let Some(used) = used {
+            key.used = used;
+        }
+        drop(state);
+        self.mark_dirty();
+    }
+
+    /// Every key's state, masked.
+    pub fn report(&self) -> Vec<KeyReport> {
+        let now = SystemTime::now();
+        let state = self.state();
+        state
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let (name, until) = if k.disabled {
+                    ("disabled", None)
+                } else if k.out_until.is_some_and(|t| t > now) {
+                    ("out_of_quota", k.out_until)
+                } else if k.used >= k.limit {
+                    ("out_of_quota", Some(next_quota_reset()))
+                } else if k.resting_until.is_some_and(|t| t > now) {
+                    ("cooling_down", k.resting_until)
+                } else {
+                    ("active", None)
+                };
+                KeyReport {
+                    key: mask_key(&self.secrets[i]),
+                    state: name,
+                    used_today: k.used,
+                    daily_limit: k.limit,
+                    limit_from_openrouter: k.limit_from_api,
+                    until_ms: until.map(epoch_ms),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits up to a second for a change; saves if there was one, then rests a second, so a
+    /// busy proxy writes the file once a second, not once a call.
+    fn save_if_changed(&self) {
+        let mut dirty = lock(&self.dirty);
+        if !*dirty {
+            dirty = wait_timeout(&self.changed, dirty, Duration::from_secs(1));
+        }
+        let was_dirty = std::mem::replace(&mut *dirty, false);
+        drop(dirty);
+        if was_dirty {
+            self.save();
+            thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    /// Writes today's counts now.
+    pub fn save(&self) {
+        let saved = {
+            let state = self.state();
+            SavedUsage {
+                date: state.day.to_string(),
+                keys: state
+                    .keys
+                    .iter()
+                    .zip(&self.secrets)
+                    .map(|(k, secret)| SavedKey {
+                        fingerprint: fingerprint(secret),
+                        masked: mask_key(secret),
+                        used: k.used,
+                        limit: k.limit,
+                        out_until_ms: k.out_until.map(epoch_ms),
+                    })
+                    .collect(),
+            }
+        };
+        let bytes = serde_json::to_vec_pretty(&saved).unwrap_or_default();
+        if let Err(e) = write_atomically(&self.file, &bytes) {
+            eprintln!("warning: cannot save {}: {e}", self.file.display());
+        }
+    }
+}
+
+impl KeyState {
+    fn available(&self, now: SystemTime, free_model: bool) -> bool {
+        if self.disabled {
+            return false;
+        }
+        !free_model
+            || (self.resting_until.is_none_or(|t| t <= now)
+                && self.out_until.is_none_or(|t| t <= now)
+                && self.used < self.limit)
+    }
+
+    /// When this key can serve a free model again.
+    fn back_at(&self, now: SystemTime) -> SystemTime {
+        let mut at = now;
+        if let Some(t) = self.resting_until {
+            at = at.max(t);
+        }
+        if let Some(t) = self.out_until {
+            at = at.max(t);
+        }
+        if self.used >= self.limit {
+            at = at.max(next_quota_reset());
+        }
+        at
+    }
+}
+
+/// Saves a pool's counts after each change, until the pool is gone (replaced by a reload).
+fn save_while_alive(pool: &std::sync::Weak<KeyPool>) {
+    while let Some(pool) = pool.upgrade() {
+        pool.save_if_changed();
+    }
+}
+
+/// A stable, one-way name for a key in files: FNV-1a, 64 bits, hex.
+fn fingerprint(secret: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in secret.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(n: usize, strategy: Strategy) -> Arc<KeyPool> {
+        let dir = std::env::temp_dir().join(format!(
+            "orp-keys-{}-{:?}-{n}-{}",
+            std::process::id(),
+            strategy,
+            fingerprint(&format!("{:?}", SystemTime::now()))
+        ));
+        let keys: Vec<String> = (0..n)
+            .map(|i| format!("sk-or-v1-key{i}-0000000000000000000000"))
+            .collect();
+        KeyPool::start(&keys, strategy, 50, &dir)
+    }
+
+    /// Picks `n` keys, each used once.
+    fn picks(pool: &KeyPool, n: usize) -> Vec<usize> {
+        (0..n)
+            .map(|_| {
+                let index = pool.choose(&[], true).unwrap().index;
+                pool.record_use(index);
+                index
+            })
+            .collect()
+    }
+
+    #[test]
+    fn round_robin_cycles_and_skips_resting_keys() {
+        let p = pool(3, Strategy::RoundRobin);
+        assert_eq!(picks(&p, 4), vec![0, 1, 2, 0]);
+        p.record_failure(2, &Failure::KeyPerMinute { reset: None });
+        assert_eq!(picks(&p, 3), vec![1, 0, 1]);
+        // A paid model does not care about free limits.
+        assert_eq!(p.choose(&[0, 1], false).unwrap().index, 2);
+    }
+
+    #[test]
+    fn least_used_evens_out() {
+        let p = pool(3, Strategy::LeastUsed);
+        p.apply_key_info(0, None, Some(5));
+        p.apply_key_info(1, None, Some(2));
+        assert_eq!(picks(&p, 3), vec![2, 2, 1]);
+    }
+
+    #[test]
+    fn random_uses_every_key() {
+        let p = pool(3, Strategy::Random);
+        let got = picks(&p, 60);
+        for k in 0..3 {
+            assert!(got.iter().filter(|&&i| i == k).count() >= 5, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn a_rejected_key_is_never_used_again() {
+        let p = pool(2, Strategy::RoundRobin);
+        p.record_failure(0, &Failure::KeyRejected);
+        assert_eq!(picks(&p, 4), vec![1, 1, 1, 1]);
+        assert!(p.choose(&[], false).is_ok_and(|k| k.index == 1));
+        let e = p.choose(&[1], true).unwrap_err();
+        assert_eq!(e.status(), 401);
+    }
+
+    #[test]
+    fn the_daily_allowance_and_its_reset() {
+        let p = pool(1, Strategy::RoundRobin);
+        p.apply_key_info(0, Some(2), Some(0));
+        picks(&p, 2);
+        let e = p.choose(&[], true).unwrap_err();
+        assert_eq!(e.status(), 429);
+        assert!(e.to_string().contains("allowance"), "{e}");
+        // An explicit reset in the past means the key is back.
+        let p = pool(1, Strategy::RoundRobin);
+        p.record_failure(
+            0,
+            &Failure::KeyPerDay {
+                reset: Some(SystemTime::now() + Duration::from_millis(300)),
+            },
+        );
+        assert!(p.choose(&[], true).is_err());
+    }
+
+    #[test]
+    fn usage_survives_a_restart_without_the_key_in_the_file() {
+        let dir = std::env::temp_dir().join(format!("orp-keys-save-{}", std::process::id()));
+        let keys = vec!["sk-or-v1-persisted-000000000000000000000".to_string()];
+        let p = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
+        picks(&p, 3);
+        p.save();
+        let text = std::fs::read_to_string(dir.join("key_usage.json")).unwrap();
+        assert!(!text.contains(&keys[0]), "{text}");
+        let again = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
+        assert_eq!(again.report()[0].used_today, 3);
+    }
+}

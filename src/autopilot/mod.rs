@@ -1,0 +1,12 @@
+//! The free-model autopilot: the model catalog, which model serves a request, what has been
+//! seen of each model, the keys and their quotas, the concurrency limit, the retry rule, and
+//! the token counts behind smart max_tokens. Policy lives here as pure functions where it can.
+
+pub(crate) mod catalog;
+pub(crate) mod key_pool;
+pub(crate) mod limiter;
+pub(crate) mod max_tokens;
+pub(crate) mod model_choice;
+pub(crate) mod model_health;
+pub(crate) mod retry_rule;
+pub(crate) mod tokens;

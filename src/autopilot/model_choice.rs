@@ -1,0 +1,492 @@
+//! Which model serves a request: the client's own choice mapped to a free model, or the
+//! proxy's automatic choice among free models able to serve it.
+//!
+//! Pure functions of the request, the catalog snapshot and the observed model health, so that
+//! the same state always gives the same choice.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::api::error::ApiError;
+use crate::autopilot::catalog::{FREE_ROUTER, Model, Snapshot};
+use crate::autopilot::model_health::{Health, ModelHealth};
+use crate::autopilot::tokens::PromptSize;
+
+/// The model a request asked for, once resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The proxy chooses among free models.
+    Auto,
+    /// This exact model; `free` says whether free limits apply.
+    Pinned { id: String, free: bool },
+}
+
+/// Maps the request's `model` to a target: nothing, `auto` or `free` let the proxy choose; a
+/// free id is used as given; a paid id with a `:free` variant uses the variant; anything else
+/// is refused unless paid models are allowed.
+pub fn resolve(
+    requested: Option<&str>,
+    catalog: &Snapshot,
+    allow_paid: bool,
+) -> Result<Target, ApiError> {
+    let name = requested.map(str::trim).unwrap_or("");
+    if name.is_empty() || name.eq_ignore_ascii_case("auto") || name.eq_ignore_ascii_case("free") {
+        return Ok(Target::Auto);
+    }
+    let pinned = |id: &str, free: bool| {
+        Ok(Target::Pinned {
+            id: id.to_string(),
+            free,
+        })
+    };
+    if catalog.get(name).is_some_and(|m| m.free) {
+        return pinned(name, true);
+    }
+    let variant = format!("{name}:free");
+    if catalog.get(&variant).is_some_and(|m| m.free) {
+        return pinned(&variant, true);
+    }
+    if catalog.is_empty() && name.ends_with(":free") {
+        // The list is not loaded yet; the id itself says the model is free.
+        return pinned(name, true);
+    }
+    if allow_paid {
+        return pinned(name, false);
+    }
+    let message = if catalog.is_empty() {
+        format!(
+            "the model list is not loaded yet, so the proxy cannot tell whether '{name}' is \
+             free; use a model id ending in ':free', or \"auto\" to let the proxy choose"
+        )
+    } else {
+        let free: Vec<&str> = catalog.free_models().map(|m| m.id.as_str()).collect();
+        let shown = free.iter().take(8).copied().collect::<Vec<_>>().join(", ");
+        let more = free.len().saturating_sub(8);
+        format!(
+            "'{name}' is not a free model. Leave out \"model\" or send \"model\": \"auto\" to \
+             let the proxy choose a free one, or pick one of: {shown}{} (GET /v1/models lists \
+             them all). To use paid models, set ALLOW_PAID_MODELS=true in .env",
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    };
+    Err(ApiError::bad_request(message, Some("model")))
+}
+
+/// Without paid models allowed, checks the request fields that could reach a paid model or a
+/// billed feature behind `model`'s back: each entry of `models` (OpenRouter's own fallback
+/// list) is resolved like `model` and replaced by the free id it maps to; `plugins` and
+/// `web_search_options` (billed web search and the like) are refused. Returns whether the
+/// body changed.
+pub fn guard_paid_features(body: &mut Value, catalog: &Snapshot) -> Result<bool, ApiError> {
+    for field in ["plugins", "web_search_options"] {
+        let used = match &body[field] {
+            Value::Null => false,
+            Value::Array(a) => !a.is_empty(),
+            _ => true,
+        };
+        if used {
+            return Err(ApiError::bad_request(
+                format!(
+                    "'{field}' can add billed features (web search and the like) even to free                      models; remove it, or set ALLOW_PAID_MODELS=true in .env to allow it"
+                ),
+                None,
+            ));
+        }
+    }
+    let Some(models) = body.get_mut("models").and_then(Value::as_array_mut) else {
+        return Ok(false);
+    };
+    let mut changed = false;
+    for (i, entry) in models.iter_mut().enumerate() {
+        let Some(name) = entry.as_str() else {
+            return Err(ApiError::bad_request(
+                format!("models[{i}] must be a model id"),
+                Some("models"),
+            ));
+        };
+        match resolve(Some(name), catalog, false) {
+            Ok(Target::Pinned { id, .. }) => {
+                if id != name {
+                    *entry = Value::String(id);
+                    changed = true;
+                }
+            }
+            Ok(Target::Auto) => {
+                return Err(ApiError::bad_request(
+                    format!("models[{i}] must be a model id, not '{name}'"),
+                    Some("models"),
+                ));
+            }
+            Err(e) => {
+                return Err(ApiError::bad_request(
+                    format!("models[{i}]: {e}"),
+                    Some("models"),
+                ));
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// What a request needs from a model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub tools: bool,
+    pub images: bool,
+    pub response_format: bool,
+}
+
+impl Needs {
+    pub fn of(body: &Value) -> Needs {
+        let tools = body["tools"].as_array().is_some_and(|t| !t.is_empty())
+            || body["functions"].as_array().is_some_and(|f| !f.is_empty());
+        let images = body["messages"].as_array().is_some_and(|messages| {
+            messages.iter().any(|m| {
+                m["content"].as_array().is_some_and(|parts| {
+                    parts.iter().any(|p| {
+                        matches!(
+                            p["type"].as_str(),
+                            Some("image_url" | "input_image" | "image")
+                        )
+                    })
+                })
+            })
+        });
+        let response_format = body["response_format"]
+            .as_object()
+            .is_some_and(|f| f.get("type").and_then(Value::as_str) != Some("text"));
+        Needs {
+            tools,
+            images,
+            response_format,
+        }
+    }
+}
+
+/// Whether `model` can serve a request with these needs and this prompt. Classifier models
+/// (safety and guard models) never serve chats chosen automatically.
+pub fn capable(model: &Model, needs: &Needs, prompt: &PromptSize) -> bool {
+    let id = model.id.to_ascii_lowercase();
+    model.free
+        && !id.contains("safety")
+        && !id.contains("guard")
+        && (model.output_modalities.is_empty()
+            || model.output_modalities.iter().any(|m| m == "text"))
+        && (!needs.tools || model.supports("tools"))
+        && (!needs.images || model.takes_images())
+        && (!needs.response_format || model.supports("response_format"))
+        && model.context_length.is_none_or(|c| prompt.fits(c))
+}
+
+/// The automatic choice's candidates, best first.
+#[derive(Debug, Default)]
+pub struct Ranking {
+    pub order: Vec<Arc<Model>>,
+    /// How many models could serve the request at all (cooling down or not).
+    pub capable: usize,
+    /// When the first of the cooling-down capable models is back.
+    pub next_back: Option<Instant>,
+}
+
+/// Ranks the free models able to serve `needs`, skipping those cooling down and those in
+/// `exclude`: by recent success rate, then latency, then the preference list, then context
+/// length (then id, so that ties always break the same way). OpenRouter's own free router
+/// comes last, as the fallback; it is the only candidate while the catalog is empty.
+pub fn rank(
+    catalog: &Snapshot,
+    needs: &Needs,
+    prompt: &PromptSize,
+    health: &ModelHealth,
+    preference: &[String],
+    exclude: &[String],
+    now: Instant,
+) -> Ranking {
+    let mut ranking = Ranking::default();
+    let fallback;
+    let models: Vec<&Arc<Model>> = if catalog.is_empty() {
+        fallback = Arc::new(Model {
+            id: FREE_ROUTER.into(),
+            name: "OpenRouter free router".into(),
+            context_length: None,
+            max_completion_tokens: None,
+            input_modalities: Vec::new(),
+            output_modalities: Vec::new(),
+            supported_parameters: Vec::new(),
+            free: true,
+            parameters: None,
+        });
+        vec![&fallback]
+    } else {
+        catalog.free_models().collect()
+    };
+    let mut scored: Vec<(&Arc<Model>, Health)> = Vec::new();
+    for model in models {
+        // The router says little of the models behind it: trust it to pick a capable one,
+        // but not with a prompt larger than its stated context.
+        let able = if model.id == FREE_ROUTER {
+            model.context_length.is_none_or(|c| prompt.fits(c))
+        } else {
+            capable(model, needs, prompt)
+        };
+        if !able {
+            continue;
+        }
+        ranking.capable += 1;
+        if exclude.contains(&model.id) {
+            continue;
+        }
+        let h = health.get(&model.id);
+        if h.cooling(now) {
+            let back = h.cooling_until.unwrap_or(now);
+            ranking.next_back = Some(ranking.next_back.map_or(back, |t| t.min(back)));
+            continue;
+        }
+        scored.push((model, h));
+    }
+    let preference_of = |id: &str| {
+        preference
+            .iter()
+            .position(|p| p == id)
+            .unwrap_or(usize::MAX)
+    };
+    scored.sort_by(|(a, ha), (b, hb)| {
+        let router = |m: &Model| m.id == FREE_ROUTER;
+        router(a)
+            .cmp(&router(b))
+            .then(hb.success_rate.total_cmp(&ha.success_rate))
+            .then(
+                ha.latency_ms
+                    .unwrap_or(f64::INFINITY)
+                    .total_cmp(&hb.latency_ms.unwrap_or(f64::INFINITY)),
+            )
+            .then(preference_of(&a.id).cmp(&preference_of(&b.id)))
+            .then(b.context_length.cmp(&a.context_length))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    ranking.order = scored.into_iter().map(|(m, _)| Arc::clone(m)).collect();
+    ranking
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn catalog() -> Snapshot {
+        let list: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/openrouter/models_2026-06-16.json"
+        ))
+        .unwrap();
+        Snapshot::from_list(&list, None).unwrap()
+    }
+
+    fn pinned(id: &str) -> Target {
+        Target::Pinned {
+            id: id.into(),
+            free: true,
+        }
+    }
+
+    #[test]
+    fn resolving_the_requested_model() {
+        let c = catalog();
+        for auto in [None, Some(""), Some("auto"), Some("free"), Some("AUTO")] {
+            assert_eq!(resolve(auto, &c, false).unwrap(), Target::Auto);
+        }
+        let free = "meta-llama/llama-3.3-70b-instruct:free";
+        assert_eq!(resolve(Some(free), &c, false).unwrap(), pinned(free));
+        // A paid id whose :free variant exists uses the variant.
+        assert_eq!(
+            resolve(Some("meta-llama/llama-3.3-70b-instruct"), &c, false).unwrap(),
+            pinned(free)
+        );
+        let e = resolve(Some("openai/gpt-4o"), &c, false).unwrap_err();
+        assert_eq!(e.status(), 400);
+        let message = e.to_string();
+        assert!(
+            message.contains("auto") && message.contains(":free"),
+            "{message}"
+        );
+        assert!(message.contains("ALLOW_PAID_MODELS"), "{message}");
+        assert_eq!(
+            resolve(Some("openai/gpt-4o"), &c, true).unwrap(),
+            Target::Pinned {
+                id: "openai/gpt-4o".into(),
+                free: false
+            }
+        );
+    }
+
+    #[test]
+    fn without_a_catalog_free_ids_pass_and_others_are_explained() {
+        let empty = Snapshot::default();
+        assert_eq!(
+            resolve(Some("x/y:free"), &empty, false).unwrap(),
+            pinned("x/y:free")
+        );
+        let e = resolve(Some("x/y"), &empty, false).unwrap_err();
+        assert!(e.to_string().contains("not loaded yet"));
+        let body = hi();
+        let prompt = PromptSize::new(&body, false, 0);
+        let r = rank(
+            &empty,
+            &Needs::default(),
+            &prompt,
+            &ModelHealth::default(),
+            &[],
+            &[],
+            Instant::now(),
+        );
+        assert_eq!(r.order[0].id, FREE_ROUTER);
+    }
+
+    #[test]
+    fn paid_models_cannot_sneak_in_through_other_fields() {
+        let c = catalog();
+        let mut body = json!({"models": ["openai/gpt-4o"]});
+        let e = guard_paid_features(&mut body, &c).unwrap_err();
+        assert!(e.to_string().starts_with("models[0]:"), "{e}");
+        let mut body =
+            json!({"models": ["meta-llama/llama-3.3-70b-instruct", "openai/gpt-oss-20b:free"]});
+        assert!(guard_paid_features(&mut body, &c).unwrap());
+        assert_eq!(body["models"][0], "meta-llama/llama-3.3-70b-instruct:free");
+        for field in ["plugins", "web_search_options"] {
+            let mut body = json!({ field: [{"id": "web"}] });
+            let e = guard_paid_features(&mut body, &c).unwrap_err();
+            assert!(e.to_string().contains("ALLOW_PAID_MODELS"));
+        }
+        let mut plain = json!({"messages": [], "plugins": []});
+        assert!(!guard_paid_features(&mut plain, &c).unwrap());
+    }
+
+    #[test]
+    fn needs_are_read_from_the_request() {
+        let body = json!({
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "response_format": {"type": "json_object"},
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "what is this"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+            ]}]
+        });
+        let needs = Needs::of(&body);
+        assert!(needs.tools && needs.images && needs.response_format);
+        let plain = Needs::of(&json!({"messages": [], "response_format": {"type": "text"}}));
+        assert_eq!(plain, Needs::default());
+    }
+
+    fn hi() -> Value {
+        json!({"messages": [{"role": "user", "content": "hi"}]})
+    }
+
+    #[test]
+    fn only_capable_models_are_ranked() {
+        let c = catalog();
+        let health = ModelHealth::default();
+        let body = hi();
+        let prompt = PromptSize::new(&body, true, 100);
+        let needs = Needs {
+            tools: true,
+            images: true,
+            ..Needs::default()
+        };
+        let r = rank(&c, &needs, &prompt, &health, &[], &[], Instant::now());
+        assert!(!r.order.is_empty());
+        for m in r.order.iter().filter(|m| m.id != FREE_ROUTER) {
+            assert!(m.supports("tools") && m.takes_images(), "{}", m.id);
+        }
+        assert_eq!(r.order.last().unwrap().id, FREE_ROUTER);
+        // Only models whose context holds the prompt: a 150k-token prompt rules out the
+        // 128k and 131k contexts, the router's 200k holds it.
+        let long = json!({"messages": [{"role": "user", "content": "word ".repeat(150_000)}]});
+        let prompt_150k = PromptSize::new(&long, true, 100);
+        let r = rank(
+            &c,
+            &Needs::default(),
+            &prompt_150k,
+            &health,
+            &[],
+            &[],
+            Instant::now(),
+        );
+        assert!(!r.order.is_empty());
+        for m in &r.order {
+            assert!(
+                m.context_length.unwrap() >= 200_000,
+                "{} is too small",
+                m.id
+            );
+        }
+        // Classifiers are never chosen.
+        let r = rank(
+            &c,
+            &Needs::default(),
+            &prompt,
+            &health,
+            &[],
+            &[],
+            Instant::now(),
+        );
+        assert!(r.order.iter().all(|m| !m.id.contains("safety")));
+    }
+
+    #[test]
+    fn ranking_uses_health_then_preference_then_context() {
+        let c = catalog();
+        let health = ModelHealth::default();
+        let now = Instant::now();
+        let body = hi();
+        let p = PromptSize::new(&body, true, 100);
+        let r = rank(&c, &Needs::default(), &p, &health, &[], &[], now);
+        // With nothing seen, the largest context wins.
+        assert_eq!(r.order[0].id, "qwen/qwen3-coder:free");
+        let same = rank(&c, &Needs::default(), &p, &health, &[], &[], now);
+        let ids = |r: &Ranking| r.order.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&r), ids(&same), "same state, same choice");
+
+        let pref = vec!["openai/gpt-oss-20b:free".to_string()];
+        let r = rank(&c, &Needs::default(), &p, &health, &pref, &[], now);
+        assert_eq!(r.order[0].id, "openai/gpt-oss-20b:free");
+
+        // A model that answered beats preference; a faster one beats a slower one.
+        health.record_success(
+            "meta-llama/llama-3.2-3b-instruct:free",
+            Duration::from_millis(900),
+        );
+        health.record_success(
+            "liquid/lfm-2.5-1.2b-instruct:free",
+            Duration::from_millis(300),
+        );
+        let r = rank(&c, &Needs::default(), &p, &health, &pref, &[], now);
+        assert_eq!(r.order[0].id, "liquid/lfm-2.5-1.2b-instruct:free");
+        assert_eq!(r.order[1].id, "meta-llama/llama-3.2-3b-instruct:free");
+
+        // Cooling models are skipped and say when they are back.
+        health.record_failure(
+            "liquid/lfm-2.5-1.2b-instruct:free",
+            Some(Duration::from_secs(30)),
+        );
+        let r = rank(
+            &c,
+            &Needs::default(),
+            &p,
+            &health,
+            &pref,
+            &[],
+            Instant::now(),
+        );
+        assert!(
+            r.order
+                .iter()
+                .all(|m| m.id != "liquid/lfm-2.5-1.2b-instruct:free")
+        );
+        assert!(r.next_back.is_some());
+    }
+}

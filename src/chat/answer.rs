@@ -1,0 +1,87 @@
+//! What a whole answer must look like, and the fix for models that answer only in
+//! `reasoning`.
+
+use serde_json::Value;
+
+use crate::api::error::{ApiError, from_upstream};
+
+/// Checks a whole answer and, when a model answered only in `reasoning`, copies that text
+/// into `content` so clients that read only `content` get it. Returns the body to send and
+/// the model that answered.
+pub fn finish_completion(bytes: Vec<u8>) -> Result<(Vec<u8>, Option<String>), ApiError> {
+    let mut value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::UpstreamInvalid {
+            detail: format!("not JSON ({e})"),
+        })?;
+    if value.get("error").is_some() && value.get("choices").is_none() {
+        return Err(from_upstream(200, &bytes, None));
+    }
+    let model = value
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) else {
+        return Err(ApiError::UpstreamInvalid {
+            detail: "it has no 'choices'".into(),
+        });
+    };
+    let mut changed = false;
+    for choice in choices {
+        let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let content_empty = match message.get("content") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.trim().is_empty(),
+            Some(_) => false,
+        };
+        let reasoning = message
+            .get("reasoning")
+            .and_then(Value::as_str)
+            .filter(|r| !r.trim().is_empty())
+            .map(str::to_string);
+        if let (true, Some(reasoning)) = (content_empty, reasoning) {
+            message.insert("content".into(), Value::String(reasoning));
+            changed = true;
+        }
+    }
+    let body = if changed {
+        serde_json::to_vec(&value).unwrap_or(bytes)
+    } else {
+        bytes
+    };
+    Ok((body, model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasoning_only_answers_get_content() {
+        let body = br#"{"model":"m:free","choices":[{"message":{"role":"assistant","content":"","reasoning":"42"}}]}"#;
+        let (out, model) = finish_completion(body.to_vec()).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], "42");
+        assert_eq!(v["choices"][0]["message"]["reasoning"], "42");
+        assert_eq!(model.as_deref(), Some("m:free"));
+    }
+
+    #[test]
+    fn answers_with_content_pass_unchanged() {
+        let body = br#"{"choices":[{"message":{"content":"hi","reasoning":"thought"}}],"x":1}"#;
+        let (out, _) = finish_completion(body.to_vec()).unwrap();
+        assert_eq!(out, body.to_vec());
+    }
+
+    #[test]
+    fn error_envelopes_and_garbage_are_errors() {
+        let e =
+            finish_completion(br#"{"error":{"message":"busy","code":429}}"#.to_vec()).unwrap_err();
+        assert_eq!(e.status(), 429);
+        let e = finish_completion(b"<html>".to_vec()).unwrap_err();
+        assert_eq!(e.status(), 502);
+        let e = finish_completion(br#"{"id":"x"}"#.to_vec()).unwrap_err();
+        assert_eq!(e.status(), 502);
+    }
+}

@@ -1,0 +1,436 @@
+//! Serves one chat call: resolves the model, waits for an upstream slot, then for each attempt
+//! picks the model and the key, sends the request, and classifies what came back. A retryable
+//! failure is tried again when the retry policy allows: on the next model in the ranking for
+//! an automatic choice, on the same model when the client pinned one, with another key when
+//! the key was at fault. Streams can be retried only before their first event has reached the
+//! client, which `SseRelay::start` guarantees.
+//!
+//! Every reply, success or failure, says in `X-Proxy-Model`, `X-Proxy-Attempts` and
+//! `X-Proxy-Key` (masked) what happened.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::api::error::{ApiError, from_upstream};
+use crate::api::message::Reply;
+use crate::app::state::{AppState, Live};
+use crate::autopilot::catalog::Snapshot;
+use crate::autopilot::key_pool::KeyLease;
+use crate::autopilot::limiter::Refused;
+use crate::autopilot::max_tokens;
+use crate::autopilot::model_choice::{Needs, Ranking, Target, guard_paid_features, rank, resolve};
+use crate::autopilot::tokens::PromptSize;
+use crate::chat::answer::finish_completion;
+use crate::chat::relay::SseRelay;
+use crate::chat::request::ChatRequest;
+use crate::config::Config;
+use crate::journal::call_record::CallRecord;
+use crate::upstream::client::UpstreamBody;
+use crate::upstream::failure::{Failure, classify_status};
+
+/// Upstream answers larger than this are refused (real answers are far smaller; the limit
+/// only guards memory).
+const MAX_ANSWER_BYTES: u64 = 256 << 20;
+/// Error bodies are short; read at most this much of one.
+const MAX_ERROR_BYTES: u64 = 1 << 20;
+
+/// What one attempt produced when it succeeded.
+enum Answer {
+    Whole {
+        body: Vec<u8>,
+        model: Option<String>,
+    },
+    Stream(Box<SseRelay<UpstreamBody>>),
+}
+
+/// Which model and key the last attempt used, for the reply's headers.
+struct Attempted {
+    model: String,
+    key: String,
+    count: u32,
+    /// The answer size sent, when one was.
+    max_tokens: Option<u64>,
+}
+
+/// Serves a validated chat request; always returns the reply to send. A stream takes the
+/// call's record with it; a whole reply leaves it to the caller to finish.
+pub fn serve_chat(
+    state: &AppState,
+    chat: ChatRequest,
+    body: &[u8],
+    record: &mut CallRecord,
+) -> Reply {
+    let mut attempted = None;
+    match serve(state, chat, body, record, &mut attempted) {
+        Ok(reply) => reply,
+        Err(error) => with_headers(error.into_reply(), attempted.as_ref()),
+    }
+}
+
+fn serve(
+    state: &AppState,
+    mut chat: ChatRequest,
+    body: &[u8],
+    record: &mut CallRecord,
+    attempted: &mut Option<Attempted>,
+) -> Result<Reply, ApiError> {
+    let live = state.live();
+    let config = &live.config;
+    let catalog = state.catalog.snapshot_when_ready(config.connect_timeout);
+    let target = resolve(chat.model.as_deref(), &catalog, config.allow_paid_models)?;
+    if !config.allow_paid_models && guard_paid_features(&mut chat.value, &catalog)? {
+        chat.rewritten = true;
+    }
+    let chat = chat;
+    let needs = Needs::of(&chat.value);
+    let prompt = PromptSize::new(
+        &chat.value,
+        config.smart_max_tokens,
+        config.max_tokens_margin,
+    );
+    let requested = max_tokens::requested(&chat.value);
+    // Refuse now what no attempt could do: no able model, a prompt too long for the model named.
+    match &target {
+        Target::Auto => {
+            let ranking = ranking(state, config, &catalog, &needs, &prompt, &[]);
+            if ranking.order.is_empty() {
+                return Err(nothing_can_serve(&ranking, &prompt));
+            }
+        }
+        Target::Pinned { id, .. } => {
+            if let (true, Some(model)) = (config.smart_max_tokens, catalog.get(id)) {
+                max_tokens::plan(model, &prompt, requested)?;
+            }
+        }
+    }
+    // When no key can serve, say so now rather than after waiting for a slot.
+    let free = !matches!(target, Target::Pinned { free: false, .. });
+    live.keys.check_available(free)?;
+    let permit = state
+        .limiter
+        .acquire(config.queue_timeout)
+        .map_err(|refused| match refused {
+            Refused::TimedOut { waited, limit } => ApiError::QueueTimeout { waited, limit },
+            Refused::QueueFull { waiting } => ApiError::QueueFull { waiting },
+        })?;
+
+    let mut tried_models: Vec<String> = Vec::new();
+    let mut excluded_keys: Vec<usize> = Vec::new();
+    let mut last_error: Option<ApiError> = None;
+    for count in 1.. {
+        let (model, free, info) = match &target {
+            Target::Pinned { id, free } => (id.clone(), *free, catalog.get(id).cloned()),
+            Target::Auto => match ranking(state, config, &catalog, &needs, &prompt, &tried_models)
+                .order
+                .first()
+            {
+                Some(m) => (m.id.clone(), true, Some(Arc::clone(m))),
+                None => {
+                    return Err(last_error.unwrap_or(ApiError::Internal {
+                        detail: "no model left to try".into(),
+                    }));
+                }
+            },
+        };
+        // The answer size is planned for each model: a retry on another model replans it.
+        let limit = match (&info, config.smart_max_tokens) {
+            (Some(info), true) => max_tokens::plan(info, &prompt, requested)?,
+            _ => requested,
+        };
+        let key = match live.keys.choose(&excluded_keys, free) {
+            Ok(key) => key,
+            Err(e) => return Err(last_error.unwrap_or(e)),
+        };
+        *attempted = Some(Attempted {
+            model: model.clone(),
+            key: key.masked.clone(),
+            count,
+            max_tokens: limit.map(|(_, v)| v),
+        });
+        let payload = payload_for(&chat, body, &model, limit, requested);
+        let started = Instant::now();
+        let outcome = attempt(&live, &key, &payload, chat.stream);
+        let (status, error) = match &outcome {
+            Ok(_) => (200, None),
+            Err((_, e)) => (e.status(), Some(e.to_string())),
+        };
+        record.attempt(
+            &model,
+            &key.masked,
+            Some(status),
+            started.elapsed(),
+            error.as_deref(),
+        );
+        let reached_openrouter = match &outcome {
+            Ok(_) => true,
+            Err((f, _)) => !matches!(f, Failure::Network) && !f.tied_to_key(),
+        };
+        if free && reached_openrouter {
+            live.keys.record_use(key.index);
+        }
+        match outcome {
+            Ok(answer) => {
+                state.health.record_success(&model, started.elapsed());
+                state.history.record(true);
+                let (reply, answered) = match answer {
+                    Answer::Whole { body, model } => (Reply::json(200, body), model),
+                    Answer::Stream(relay) => {
+                        let answered = relay.model().map(str::to_string);
+                        record.first_byte();
+                        let relay = relay.holding(permit).recording(
+                            record.take(),
+                            key.masked.clone(),
+                            count,
+                        );
+                        (Reply::stream(Box::new(relay)), answered)
+                    }
+                };
+                let answered = answered.unwrap_or(model);
+                let attempted = Attempted {
+                    model: answered.clone(),
+                    key: key.masked,
+                    count,
+                    max_tokens: limit.map(|(_, v)| v),
+                };
+                return Ok(with_headers(
+                    reply.with_model(Some(answered)),
+                    Some(&attempted),
+                ));
+            }
+            Err((failure, error)) => {
+                let error = error.or_retry_after(failure.retry_after_secs());
+                state.history.record(false);
+                live.keys.record_failure(key.index, &failure);
+                note_model_failure(state, config, &model, &failure);
+                // A model that is gone is worth replacing only when the proxy chose it.
+                let pinned_gone =
+                    failure == Failure::ModelGone && matches!(target, Target::Pinned { .. });
+                if !failure.retryable()
+                    || pinned_gone
+                    || !state.history.may_retry(config.retry_policy, count)
+                {
+                    return Err(error);
+                }
+                eprintln!(
+                    "retrying: {model} with key {} failed ({}: {error})",
+                    key.masked,
+                    failure.label()
+                );
+                if failure.tied_to_key() {
+                    excluded_keys.push(key.index);
+                } else if target == Target::Auto {
+                    tried_models.push(model);
+                }
+                last_error = Some(error);
+            }
+        }
+    }
+    unreachable!("the attempt loop returns")
+}
+
+fn ranking(
+    state: &AppState,
+    config: &Config,
+    catalog: &Snapshot,
+    needs: &Needs,
+    prompt: &PromptSize,
+    exclude: &[String],
+) -> Ranking {
+    rank(
+        catalog,
+        needs,
+        prompt,
+        &state.health,
+        &config.model_preference,
+        exclude,
+        Instant::now(),
+    )
+}
+
+/// Why no free model can take a request: none is able to (400), or all able ones are cooling
+/// down (503, with when the first comes back).
+fn nothing_can_serve(ranking: &Ranking, prompt: &PromptSize) -> ApiError {
+    if ranking.capable == 0 {
+        return ApiError::bad_request(
+            format!(
+                "no free model can serve this request: it needs tools, image input, a \
+                 response_format, or a context larger than its prompt of about {} tokens, and \
+                 none has all it needs; GET /v1/models shows what each supports",
+                prompt.tokens()
+            ),
+            None,
+        );
+    }
+    let wait = ranking
+        .next_back
+        .map(|t| t.saturating_duration_since(Instant::now()))
+        .unwrap_or_default();
+    ApiError::Unavailable {
+        status: 503,
+        code: "models_cooling_down",
+        message: format!(
+            "every free model able to serve this request is resting after rate limits or \
+             errors; the first is back in {}",
+            crate::util::time_format::human_duration(wait)
+        ),
+        retry_after: Some(wait.as_secs().max(1)),
+    }
+}
+
+/// The body to send for `model` with `limit`: the client's bytes when they already say that
+/// (and nothing else changed), else the request with `model` and the limit replaced.
+fn payload_for<'a>(
+    chat: &ChatRequest,
+    body: &'a [u8],
+    model: &str,
+    limit: Option<max_tokens::Limit>,
+    requested: Option<max_tokens::Limit>,
+) -> Cow<'a, [u8]> {
+    if chat.model.as_deref() == Some(model) && !chat.rewritten && limit == requested {
+        return Cow::Borrowed(body);
+    }
+    let Some(fields) = chat.value.as_object() else {
+        return Cow::Borrowed(body);
+    };
+    let mut changes = vec![("model", Value::from(model))];
+    if let Some((field, value)) = limit {
+        changes.push((field, Value::from(value)));
+    }
+    let overlay = Overlay { fields, changes };
+    Cow::Owned(serde_json::to_vec(&overlay).unwrap_or_default())
+}
+
+/// A JSON object written with some fields replaced or added, without copying the rest.
+struct Overlay<'a> {
+    fields: &'a serde_json::Map<String, Value>,
+    changes: Vec<(&'static str, Value)>,
+}
+
+impl serde::Serialize for Overlay<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let changed = |k: &str| self.changes.iter().find(|(name, _)| *name == k);
+        let mut map = serializer.serialize_map(None)?;
+        for (k, v) in self.fields {
+            match changed(k) {
+                Some((_, new)) => map.serialize_entry(k, new)?,
+                None => map.serialize_entry(k, v)?,
+            }
+        }
+        for (k, v) in &self.changes {
+            if !self.fields.contains_key(*k) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Records what a failure says about the model: busy or down models cool down.
+fn note_model_failure(state: &AppState, config: &Config, model: &str, failure: &Failure) {
+    match failure {
+        Failure::ModelUnavailable { retry_after, .. } => {
+            let cooldown = retry_after.unwrap_or(config.model_cooldown);
+            state.health.record_failure(model, Some(cooldown));
+        }
+        Failure::ModelGone => {
+            // Gone until the catalog says otherwise.
+            let cooldown = Some(config.catalog_refresh);
+            state.health.record_failure(model, cooldown);
+        }
+        Failure::Network | Failure::BadAnswer => state.health.record_failure(model, None),
+        // The key's or the request's fault, not the model's.
+        _ => {}
+    }
+}
+
+/// One upstream attempt.
+fn attempt(
+    live: &Live,
+    key: &KeyLease,
+    payload: &[u8],
+    stream: bool,
+) -> Result<Answer, (Failure, ApiError)> {
+    let response = live
+        .upstream
+        .post_chat(&key.secret, payload, stream)
+        .map_err(|e| (Failure::Network, ApiError::from(e)))?;
+    if response.status != 200 {
+        let bytes = response.body.read_all(MAX_ERROR_BYTES).unwrap_or_default();
+        let failure = classify_status(response.status, &bytes, response.retry_after.as_deref());
+        return Err((
+            failure,
+            from_upstream(response.status, &bytes, response.retry_after),
+        ));
+    }
+    if stream && !response.is_json {
+        return SseRelay::start(response.body)
+            .map(|relay| Answer::Stream(Box::new(relay)))
+            .map_err(|early| match early.error {
+                Some(error) => {
+                    let body = json!({ "error": error }).to_string();
+                    envelope_failure(from_upstream(200, body.as_bytes(), None))
+                }
+                None => (
+                    Failure::BadAnswer,
+                    ApiError::UpstreamInvalid {
+                        detail: early.message,
+                    },
+                ),
+            });
+    }
+    let bytes = response
+        .body
+        .read_all(MAX_ANSWER_BYTES)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => (
+                Failure::Network,
+                ApiError::UpstreamTimeout {
+                    phase: "receiving the answer",
+                    after: live.config.response_timeout,
+                },
+            ),
+            _ => (
+                Failure::Network,
+                ApiError::UpstreamUnreachable {
+                    detail: format!("the answer was cut off: {e}"),
+                },
+            ),
+        })?;
+    match finish_completion(bytes) {
+        Ok((body, model)) => Ok(Answer::Whole { body, model }),
+        Err(error @ ApiError::Upstream { .. }) => Err(envelope_failure(error)),
+        Err(error) => Err((Failure::BadAnswer, error)),
+    }
+}
+
+/// A 200 (or a first event) carrying an error envelope: a failure classified by the code and
+/// message inside, and never fatal, since the request itself was accepted.
+fn envelope_failure(error: ApiError) -> (Failure, ApiError) {
+    let envelope = json!({"error": {"message": error.to_string()}}).to_string();
+    let failure = match classify_status(error.status(), envelope.as_bytes(), None) {
+        Failure::Fatal => Failure::BadAnswer,
+        f => f,
+    };
+    (failure, error)
+}
+
+fn with_headers(mut reply: Reply, attempted: Option<&Attempted>) -> Reply {
+    if let Some(a) = attempted {
+        reply = reply
+            .with_header("X-Proxy-Model", a.model.clone())
+            .with_header("X-Proxy-Attempts", a.count.to_string())
+            // Header values are ASCII: the mask's ellipsis becomes three dots.
+            .with_header("X-Proxy-Key", a.key.replace('…', "..."));
+        if let Some(n) = a.max_tokens {
+            reply = reply.with_header("X-Proxy-Max-Tokens", n.to_string());
+        }
+        if reply.model.is_none() {
+            reply.model = Some(a.model.clone());
+        }
+    }
+    reply
+}

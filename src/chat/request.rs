@@ -1,0 +1,207 @@
+//! What a chat request must look like: the body is read within its size limit and validated
+//! here, naming the first problem found.
+
+use std::io::Read;
+
+use serde_json::Value;
+
+use crate::api::error::ApiError;
+use crate::api::message::HttpRequest;
+
+/// A valid chat request: the parsed body and what the proxy reads from it.
+#[derive(Debug)]
+pub struct ChatRequest {
+    pub value: Value,
+    /// `value` was changed and no longer matches the body as received.
+    pub rewritten: bool,
+    pub stream: bool,
+    pub model: Option<String>,
+}
+
+/// Requires a JSON content type, so that form posts and typos get a clear answer.
+pub fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let content_type = req.header("Content-Type");
+    let is_json = content_type.is_some_and(|ct| {
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        mime.eq_ignore_ascii_case("application/json")
+            || mime.to_ascii_lowercase().ends_with("+json")
+    });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType {
+            content_type: content_type.map(str::to_string),
+        })
+    }
+}
+
+/// Reads the body, refusing a declared or actual size over `limit` without reading it all.
+pub fn read_body(req: &mut HttpRequest, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let declared = req.content_length();
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let capacity = declared.unwrap_or(0).min(limit) as usize;
+    let mut body = Vec::with_capacity(capacity);
+    req.body
+        .take(limit + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| {
+            ApiError::bad_request(format!("could not read the request body: {e}"), None)
+        })?;
+    if body.len() as u64 > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    if let Some(declared) = declared.filter(|n| *n > body.len() as u64) {
+        return Err(ApiError::bad_request(
+            format!(
+                "the request body ended after {} of the {declared} bytes its Content-Length \
+                 announced",
+                body.len()
+            ),
+            None,
+        ));
+    }
+    Ok(body)
+}
+
+impl ChatRequest {
+    /// Checks that `body` is a chat request, naming the first problem found.
+    pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+        const EXAMPLE: &str = r#"{"model":"auto","messages":[{"role":"user","content":"Hello"}]}"#;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request(
+                format!("the request body is empty; send a JSON chat request such as {EXAMPLE}"),
+                None,
+            ));
+        }
+        if std::str::from_utf8(body).is_err() {
+            return Err(ApiError::bad_request(
+                "the request body is not valid UTF-8",
+                None,
+            ));
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid JSON: {e}"), None)
+        })?;
+        let Value::Object(fields) = &value else {
+            return Err(ApiError::bad_request(
+                format!("the request body must be a JSON object such as {EXAMPLE}"),
+                None,
+            ));
+        };
+        match fields.get("messages") {
+            None | Some(Value::Null) => {
+                return Err(ApiError::bad_request(
+                    "'messages' is required: a list of {\"role\", \"content\"} objects",
+                    Some("messages"),
+                ));
+            }
+            Some(Value::Array(list)) if list.is_empty() => {
+                return Err(ApiError::bad_request(
+                    "'messages' must hold at least one message",
+                    Some("messages"),
+                ));
+            }
+            Some(Value::Array(list)) => {
+                for (i, message) in list.iter().enumerate() {
+                    if !message.get("role").is_some_and(Value::is_string) {
+                        return Err(ApiError::bad_request(
+                            format!("messages[{i}] must be an object with a string 'role'"),
+                            Some("messages"),
+                        ));
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "'messages' must be a list of {\"role\", \"content\"} objects",
+                    Some("messages"),
+                ));
+            }
+        }
+        let stream = match fields.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "'stream' must be true or false",
+                    Some("stream"),
+                ));
+            }
+        };
+        let model = match fields.get("model") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "'model' must be a string (a model id, or \"auto\")",
+                    Some("model"),
+                ));
+            }
+        };
+        for (name, param) in [
+            ("max_tokens", "max_tokens"),
+            ("max_completion_tokens", "max_completion_tokens"),
+        ] {
+            match fields.get(name) {
+                None | Some(Value::Null) => {}
+                Some(v) if v.as_u64().is_some_and(|n| n >= 1) => {}
+                Some(_) => {
+                    return Err(ApiError::bad_request(
+                        format!("'{name}' must be a whole number of at least 1"),
+                        Some(param),
+                    ));
+                }
+            }
+        }
+        Ok(ChatRequest {
+            value,
+            rewritten: false,
+            stream,
+            model,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(body: &str) -> String {
+        let e = ChatRequest::parse(body.as_bytes()).unwrap_err();
+        assert_eq!(e.status(), 400, "{body}");
+        e.to_string()
+    }
+
+    #[test]
+    fn valid_requests_parse() {
+        let r = ChatRequest::parse(br#"{"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        assert!(!r.stream);
+        assert!(r.model.is_none());
+        let r = ChatRequest::parse(
+            br#"{"model":"x","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert!(r.stream);
+        assert_eq!(r.model.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn each_bad_request_names_its_problem() {
+        assert!(parse_err("").contains("empty"));
+        assert!(parse_err("{").contains("not valid JSON"));
+        assert!(parse_err("[1]").contains("JSON object"));
+        assert!(parse_err("{}").contains("'messages' is required"));
+        assert!(parse_err(r#"{"messages":[]}"#).contains("at least one"));
+        assert!(parse_err(r#"{"messages":"hi"}"#).contains("must be a list"));
+        assert!(parse_err(r#"{"messages":[1]}"#).contains("messages[0]"));
+        let m = r#""messages":[{"role":"user","content":"hi"}]"#;
+        assert!(parse_err(&format!("{{{m},\"stream\":\"yes\"}}")).contains("'stream'"));
+        assert!(parse_err(&format!("{{{m},\"model\":7}}")).contains("'model'"));
+        assert!(parse_err(&format!("{{{m},\"max_tokens\":-1}}")).contains("'max_tokens'"));
+        assert!(parse_err(&format!("{{{m},\"max_tokens\":1.5}}")).contains("'max_tokens'"));
+        let e = ChatRequest::parse(b"{\"messages\":\"\xff\"}").unwrap_err();
+        assert!(e.to_string().contains("UTF-8"));
+    }
+}

@@ -1,0 +1,303 @@
+//! The second stage of the configuration: every raw setting checked and typed into a
+//! [`Config`]. Every error names the variable, the value it refused, and what it expects.
+
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::values::{parse_bool, parse_duration, parse_host};
+use super::{
+    Config, ConfigError, DEFAULT_BASE_URL, DEFAULT_REFERER, RawSettings, RetryPolicy, Strategy,
+};
+use crate::util::secret::mask_url;
+
+impl RawSettings {
+    /// Validates every setting into a [`Config`].
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let host = self.get("HOST").unwrap_or("127.0.0.1");
+        let ip = parse_host(host).ok_or_else(|| err("HOST", host, "not an IP address"))?;
+        let port = self.parse_or("PORT", 5000u16, "a port number (0-65535)")?;
+        let proxy_api_key = self.get("PROXY_API_KEY").map(str::to_string);
+        if !ip.is_loopback() && proxy_api_key.is_none() {
+            return Err(err(
+                "HOST",
+                host,
+                "listening beyond this machine without PROXY_API_KEY would let anyone on the \
+                 network spend your OpenRouter quota; set PROXY_API_KEY in .env, or use \
+                 HOST=127.0.0.1",
+            ));
+        }
+
+        let base_url = self.get("OPENROUTER_BASE_URL").unwrap_or(DEFAULT_BASE_URL);
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(err(
+                "OPENROUTER_BASE_URL",
+                base_url,
+                "must start with http:// or https://",
+            ));
+        }
+        let http_proxy = self.get("HTTP_PROXY").map(str::to_string);
+        if let Some(p) = &http_proxy {
+            let known = [
+                "http://",
+                "https://",
+                "socks4://",
+                "socks4a://",
+                "socks5://",
+            ];
+            if !known.iter().any(|s| p.starts_with(s)) {
+                return Err(err(
+                    "HTTP_PROXY",
+                    &mask_url(p),
+                    "must start with http://, https://, socks4://, socks4a:// or socks5://",
+                ));
+            }
+        }
+
+        let max_concurrent =
+            self.parse_or("MAX_CONCURRENT_REQUESTS", nz(5), "a whole number >= 1")?;
+        let worker_threads = self.parse_or("WORKER_THREADS", nz(128), "a whole number >= 1")?;
+        // A chat call waiting for a slot holds a worker; keep room for /health and the rest.
+        let worker_threads = worker_threads.max(nz(max_concurrent.get() + 4));
+
+        let mut keys: Vec<String> = Vec::new();
+        let listed = self.get("OPENROUTER_API_KEYS").unwrap_or("");
+        for key in self
+            .get("OPENROUTER_API_KEY")
+            .into_iter()
+            .chain(listed.split(','))
+        {
+            let key = key.trim();
+            if !key.is_empty() && !keys.iter().any(|k| k == key) {
+                keys.push(key.to_string());
+            }
+        }
+        let strategy = self.parse_or(
+            "LOAD_BALANCE_STRATEGY",
+            Strategy::RoundRobin,
+            "round_robin, least_used or random",
+        )?;
+        let allow_paid_models = self.bool_or("ALLOW_PAID_MODELS", false)?;
+        let smart_max_tokens = self.bool_or("SMART_MAX_TOKENS", true)?;
+
+        Ok(Config {
+            keys,
+            strategy,
+            free_daily_limit: self
+                .parse_or(
+                    "FREE_DAILY_LIMIT",
+                    NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+                    "a whole number >= 1",
+                )?
+                .get(),
+            allow_paid_models,
+            model_preference: self
+                .get("FREE_MODEL_PREFERENCE")
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect(),
+            retry_policy: self.parse_or(
+                "RETRY_POLICY",
+                RetryPolicy::Smart,
+                "smart, never, or a number of attempts from 2 to 10",
+            )?,
+            model_cooldown: self.duration_or("MODEL_COOLDOWN", 60.0)?,
+            catalog_refresh: self.duration_or("CATALOG_REFRESH", 3600.0)?,
+            smart_max_tokens,
+            shutdown_grace: self.duration_or("SHUTDOWN_GRACE", 30.0)?,
+            body_timeout: self.duration_or("BODY_TIMEOUT", 30.0)?,
+            max_tokens_margin: self.parse_or("MAX_TOKENS_MARGIN", 100, "a number of tokens")?,
+            debug_mode_file: PathBuf::from(self.get("DEBUG_MODE_FILE").unwrap_or("DEBUG_MODE.txt")),
+            capture_max_files: self.parse_or("CAPTURE_MAX_FILES", 1000, "a number of files")?,
+            capture_max_days: self.parse_or("CAPTURE_MAX_DAYS", 7, "a number of days")?,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            listen: SocketAddr::new(ip, port),
+            cache_dir: PathBuf::from(self.get("CACHE_DIR").unwrap_or("./cache")),
+            max_concurrent,
+            queue_timeout: self.duration_or("QUEUE_TIMEOUT", 60.0)?,
+            http_proxy,
+            proxy_api_key,
+            http_referer: self
+                .get("HTTP_REFERER")
+                .unwrap_or(DEFAULT_REFERER)
+                .to_string(),
+            x_title: self
+                .get("X_TITLE")
+                .unwrap_or("openrouter-proxy")
+                .to_string(),
+            connect_timeout: self.duration_or("UPSTREAM_CONNECT_TIMEOUT", 10.0)?,
+            response_timeout: self.duration_or("UPSTREAM_RESPONSE_TIMEOUT", 300.0)?,
+            idle_timeout: self.duration_or("UPSTREAM_IDLE_TIMEOUT", 120.0)?,
+            max_body_bytes: self
+                .parse_or("MAX_BODY_BYTES", 32u64 << 20, "a number of bytes")?
+                .min(1 << 40),
+            worker_threads,
+        })
+    }
+
+    fn parse_or<T: std::str::FromStr>(
+        &self,
+        name: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| err(name, v, &format!("expected {expected}"))),
+        }
+    }
+
+    fn bool_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => parse_bool(v).ok_or_else(|| err(name, v, "expected true or false")),
+        }
+    }
+
+    fn duration_or(&self, name: &str, default_secs: f64) -> Result<Duration, ConfigError> {
+        match self.get(name) {
+            None => Ok(Duration::from_secs_f64(default_secs)),
+            Some(v) => parse_duration(v).ok_or_else(|| {
+                err(
+                    name,
+                    v,
+                    "expected a duration such as 30 (seconds), 1.5, 500ms or 2m, above zero",
+                )
+            }),
+        }
+    }
+}
+
+fn nz(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn err(var: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError {
+        var: var.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SETTINGS;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        RawSettings::from_pairs(pairs.iter().copied()).validate()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_port_5000() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(c.base_url, DEFAULT_BASE_URL);
+        assert_eq!(c.max_concurrent.get(), 5);
+        assert_eq!(c.queue_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_body_bytes, 32 << 20);
+        assert!(c.keys.is_empty());
+        assert_eq!(c.strategy, Strategy::RoundRobin);
+        assert_eq!(c.retry_policy, RetryPolicy::Smart);
+        assert!(!c.allow_paid_models);
+    }
+
+    #[test]
+    fn keys_come_from_both_settings_without_repeats() {
+        let c = config(&[
+            ("OPENROUTER_API_KEY", "sk-a"),
+            ("OPENROUTER_API_KEYS", " sk-b, sk-a ,,sk-c"),
+            ("LOAD_BALANCE_STRATEGY", "least_used"),
+            ("FREE_MODEL_PREFERENCE", "a/b:free, c/d:free"),
+            ("ALLOW_PAID_MODELS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.keys, vec!["sk-a", "sk-b", "sk-c"]);
+        assert_eq!(c.strategy, Strategy::LeastUsed);
+        assert_eq!(c.model_preference, vec!["a/b:free", "c/d:free"]);
+        assert!(c.allow_paid_models);
+        let e = config(&[("LOAD_BALANCE_STRATEGY", "fastest")]).unwrap_err();
+        assert_eq!(e.var, "LOAD_BALANCE_STRATEGY");
+        let e = config(&[("RETRY_POLICY", "always")]).unwrap_err();
+        assert_eq!(e.var, "RETRY_POLICY");
+        let e = config(&[("ALLOW_PAID_MODELS", "maybe")]).unwrap_err();
+        assert_eq!(e.var, "ALLOW_PAID_MODELS");
+        let e = config(&[("FREE_DAILY_LIMIT", "0")]).unwrap_err();
+        assert_eq!(e.var, "FREE_DAILY_LIMIT");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_value() {
+        let e = config(&[("PORT", "50x")]).unwrap_err();
+        assert_eq!((e.var.as_str(), e.value.as_str()), ("PORT", "50x"));
+        assert!(e.to_string().starts_with("PORT=\"50x\": expected"));
+        let e = config(&[("MAX_CONCURRENT_REQUESTS", "0")]).unwrap_err();
+        assert_eq!(e.var, "MAX_CONCURRENT_REQUESTS");
+        let e = config(&[("QUEUE_TIMEOUT", "-1")]).unwrap_err();
+        assert_eq!(e.var, "QUEUE_TIMEOUT");
+        let e = config(&[("OPENROUTER_BASE_URL", "openrouter.ai")]).unwrap_err();
+        assert_eq!(e.var, "OPENROUTER_BASE_URL");
+    }
+
+    #[test]
+    fn public_host_needs_a_proxy_key() {
+        let e = config(&[("HOST", "0.0.0.0")]).unwrap_err();
+        assert_eq!(e.var, "HOST");
+        assert!(e.reason.contains("PROXY_API_KEY"));
+        assert!(config(&[("HOST", "0.0.0.0"), ("PROXY_API_KEY", "k")]).is_ok());
+        assert!(config(&[("HOST", "localhost")]).is_ok());
+        assert!(config(&[("HOST", "::1")]).is_ok());
+    }
+
+    #[test]
+    fn empty_values_count_as_unset_and_urls_lose_trailing_slash() {
+        let c = config(&[
+            ("OPENROUTER_API_KEY", "  "),
+            ("OPENROUTER_BASE_URL", "http://127.0.0.1:9/api/v1/"),
+        ])
+        .unwrap();
+        assert!(c.keys.is_empty());
+        assert_eq!(c.base_url, "http://127.0.0.1:9/api/v1");
+    }
+
+    #[test]
+    fn every_setting_is_documented() {
+        let example = include_str!("../../.env.example");
+        let readme = include_str!("../../README.md");
+        for name in SETTINGS {
+            assert!(
+                example.contains(&format!("\n{name}=")),
+                "{name} not in .env.example"
+            );
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "{name} not in README.md"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_masks_secrets() {
+        let c = config(&[
+            ("OPENROUTER_API_KEY", "sk-or-v1-0123456789abcdef0123456789"),
+            ("HTTP_PROXY", "http://user:hunter2@proxy:8080"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn worker_pool_keeps_room_above_the_limit() {
+        let c = config(&[("MAX_CONCURRENT_REQUESTS", "100"), ("WORKER_THREADS", "8")]).unwrap();
+        assert!(c.worker_threads.get() > 100);
+    }
+}

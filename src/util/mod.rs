@@ -1,0 +1,9 @@
+//! Small helpers every part uses and that know nothing of the proxy: files, clocks, date
+//! formats, secrets, locks and random numbers.
+
+pub(crate) mod clock;
+pub(crate) mod fs;
+pub(crate) mod random;
+pub(crate) mod secret;
+pub(crate) mod sync;
+pub(crate) mod time_format;
