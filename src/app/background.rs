@@ -25,13 +25,13 @@ pub fn spawn(state: Arc<AppState>) {
                 let key = live.keys.secrets().first().map(|k| &**k);
                 let wait = match state.catalog.refresh(&live.upstream, key) {
                     Ok(free) => {
-                        eprintln!("model list loaded: {free} free models");
+                        log::info!("model list loaded: {free} free models");
                         live.config.catalog_refresh
                     }
                     Err(e) => {
                         let cached = state.catalog.snapshot();
-                        eprintln!(
-                            "warning: cannot load the model list ({e}); {}; trying again in {} s",
+                        log::warn!(
+                            "cannot load the model list ({e}); {}; trying again in {} s",
                             if cached.is_empty() {
                                 "no cached copy, so the proxy chooses openrouter/free for now"
                                     .to_string()

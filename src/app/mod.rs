@@ -14,6 +14,7 @@ pub use crate::http::server::RunningServer;
 pub fn start(
     config: crate::config::Config,
 ) -> Result<(Arc<state::AppState>, RunningServer), String> {
+    crate::util::logger::init(config.log_level);
     let listen = config.listen;
     if config.smart_max_tokens {
         crate::autopilot::tokens::warm_up();

@@ -276,8 +276,8 @@ impl Catalog {
                     }
                 })?;
             if let Err(e) = write_atomically(&self.cache_file, &bytes) {
-                eprintln!(
-                    "warning: cannot save the model list to {}: {e}",
+                log::warn!(
+                    "cannot save the model list to {}: {e}",
                     self.cache_file.display()
                 );
             }

@@ -419,7 +419,7 @@ impl KeyPool {
         };
         let bytes = serde_json::to_vec_pretty(&saved).unwrap_or_default();
         if let Err(e) = write_atomically(&self.file, &bytes) {
-            eprintln!("warning: cannot save {}: {e}", self.file.display());
+            log::warn!("cannot save {}: {e}", self.file.display());
         }
     }
 }

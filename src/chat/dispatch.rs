@@ -214,7 +214,7 @@ fn serve(
                 {
                     return Err(error);
                 }
-                eprintln!(
+                log::info!(
                     "retrying: {model} with key {} failed ({}: {error})",
                     key.masked,
                     failure.label()

@@ -58,6 +58,7 @@ pub const SETTINGS: &[&str] = &[
     "UPSTREAM_IDLE_TIMEOUT",
     "MAX_BODY_BYTES",
     "WORKER_THREADS",
+    "LOG_LEVEL",
 ];
 
 /// The validated configuration. Built once at start; cheap to share behind an `Arc`.
@@ -101,6 +102,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub max_body_bytes: u64,
     pub worker_threads: NonZeroUsize,
+    /// How much the log says: error, warn, info (one line per request) or debug.
+    pub log_level: log::LevelFilter,
 }
 
 impl fmt::Debug for Config {
@@ -134,6 +137,7 @@ impl fmt::Debug for Config {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("worker_threads", &self.worker_threads)
+            .field("log_level", &self.log_level)
             .finish_non_exhaustive()
     }
 }

@@ -136,6 +136,11 @@ impl RawSettings {
                 .parse_or("MAX_BODY_BYTES", 32u64 << 20, "a number of bytes")?
                 .min(1 << 40),
             worker_threads,
+            log_level: self.parse_or(
+                "LOG_LEVEL",
+                log::LevelFilter::Info,
+                "error, warn, info or debug",
+            )?,
         })
     }
 

@@ -187,12 +187,11 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
                 prefetched = Some(body);
             }
             Err(()) => {
-                log_line(&format!(
-                    "{} {method} {path} 408 - {}ms (the body did not arrive within {} s)\n",
-                    crate::util::time_format::log_timestamp(),
+                log::info!(
+                    "{method} {path} 408 - {}ms (the body did not arrive within {} s)",
                     start.elapsed().as_millis(),
                     config.body_timeout.as_secs_f64()
-                ));
+                );
                 return;
             }
         }
@@ -240,9 +239,8 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
             guarded(|| write_stream(request.into_writer(), http10, status, &headers, stream))
         }
     };
-    log_line(&format!(
-        "{} {method} {path} {status} {} {}ms{}\n",
-        crate::util::time_format::log_timestamp(),
+    log::info!(
+        "{method} {path} {status} {} {}ms{}",
         model.as_deref().unwrap_or("-"),
         start.elapsed().as_millis(),
         if written.is_err() {
@@ -250,7 +248,7 @@ fn serve(state: &AppState, mut request: tiny_http::Request) {
         } else {
             ""
         },
-    ));
+    );
 }
 
 /// A request body the handler may never read. Reading goes through tiny_http's `as_reader`
@@ -343,12 +341,6 @@ fn reply_body(body: Body) -> Vec<u8> {
         Body::Full(bytes) => bytes,
         Body::Stream(_) => Vec::new(),
     }
-}
-
-/// Writes one log line to stderr in one system call: stderr is unbuffered, and `eprintln!`
-/// with several arguments makes a call for each piece.
-fn log_line(line: &str) {
-    eprint!("{line}");
 }
 
 fn headers_have(headers: &[(String, String)], name: &str) -> bool {

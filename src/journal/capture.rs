@@ -62,10 +62,7 @@ impl Captures {
             crate::util::fs::write_atomically(&self.dir.join(&name), text.as_bytes())
         });
         if let Err(e) = written {
-            eprintln!(
-                "warning: cannot write a capture in {}: {e}",
-                self.dir.display()
-            );
+            log::warn!("cannot write a capture in {}: {e}", self.dir.display());
             return None;
         }
         if n.is_multiple_of(PRUNE_EVERY) {

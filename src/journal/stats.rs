@@ -139,8 +139,8 @@ impl Stats {
                         crate::util::time_format::file_stamp()
                     ));
                     let moved = fs::rename(&path, &aside);
-                    eprintln!(
-                        "warning: {} is not valid ({e}); {}",
+                    log::warn!(
+                        "{} is not valid ({e}); {}",
                         path.display(),
                         match moved {
                             Ok(()) => format!("moved aside to {}", aside.display()),
@@ -182,7 +182,7 @@ impl Stats {
             counters.last_updated = local_timestamp();
             let bytes = serde_json::to_vec_pretty(&*counters).unwrap_or_default();
             if let Err(e) = write_atomically(&self.file(&day), &bytes) {
-                eprintln!("warning: cannot save the statistics: {e}");
+                log::warn!("cannot save the statistics: {e}");
             }
             // The log line is written under the same lock, so lines and counts agree.
             self.append_log(&day, &call);
@@ -204,7 +204,7 @@ impl Stats {
             .open(&path)
             .and_then(|mut f| f.write_all(&line));
         if let Err(e) = written {
-            eprintln!("warning: cannot append to {}: {e}", path.display());
+            log::warn!("cannot append to {}: {e}", path.display());
         }
     }
 

@@ -126,6 +126,7 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
 }
 
 pub fn run(args: Vec<String>) -> Result<ExitCode, String> {
+    crate::util::logger::init(log::LevelFilter::Info);
     let args = parse_args(args)?;
     if args.help {
         println!("{HELP}");
@@ -196,19 +197,19 @@ fn serve(raw: RawSettings, env_file: &std::path::Path, demo: bool) -> Result<Exi
     }
     let on_signal = std::sync::Arc::clone(&state);
     if let Err(e) = ctrlc::set_handler(move || on_signal.shutdown.ask()) {
-        eprintln!("warning: cannot catch Ctrl-C ({e}); stopping will not be graceful");
+        log::warn!("cannot catch Ctrl-C ({e}); stopping will not be graceful");
     }
     state.shutdown.wait();
     let grace = state.config().shutdown_grace;
     let usage = state.limiter.usage();
-    eprintln!(
+    log::info!(
         "shutting down: {} call(s) in flight get up to {} s to finish",
         usage.in_flight,
         grace.as_secs_f64()
     );
     let finished = server.stop(grace);
     state.keys().save();
-    eprintln!(
+    log::info!(
         "stopped{}",
         if finished {
             ""
@@ -220,28 +221,28 @@ fn serve(raw: RawSettings, env_file: &std::path::Path, demo: bool) -> Result<Exi
 }
 
 fn print_banner(config: &Config, addr: String, demo: bool) {
-    eprintln!(
+    log::info!(
         "openrouter-proxy {} listening on http://{addr}/v1",
         env!("CARGO_PKG_VERSION")
     );
     if demo {
-        eprintln!(
+        log::info!(
             "  demo mode: answers come from a built-in fake OpenRouter at {}",
             config.base_url
         );
-        eprintln!(
+        log::info!(
             "  try: curl -s http://{addr}/v1/chat/completions -H 'Content-Type: application/json' \
              -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hi\"}}]}}'"
         );
     } else {
-        eprintln!("  upstream: {}", config.base_url);
+        log::info!("  upstream: {}", config.base_url);
     }
     match config.keys.as_slice() {
-        [] => eprintln!(
+        [] => log::info!(
             "  no OpenRouter key yet: chat calls will fail until you set OPENROUTER_API_KEY in .env \
              and restart"
         ),
-        keys => eprintln!(
+        keys => log::info!(
             "  keys: {} ({})",
             keys.iter()
                 .map(|k| mask_key(k))
@@ -250,13 +251,13 @@ fn print_banner(config: &Config, addr: String, demo: bool) {
             config.strategy
         ),
     }
-    eprintln!(
+    log::info!(
         "  at most {} upstream calls at once; others wait up to {} s",
         config.max_concurrent,
         config.queue_timeout.as_secs_f64()
     );
     if config.proxy_api_key.is_some() {
-        eprintln!("  clients must send Authorization: Bearer <PROXY_API_KEY>");
+        log::info!("  clients must send Authorization: Bearer <PROXY_API_KEY>");
     }
 }
 

@@ -34,7 +34,7 @@ fn watch(state: &AppState, path: &Path) {
     let mut watcher = match notify::recommended_watcher(tx) {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("warning: cannot watch {} for changes: {e}", path.display());
+            log::warn!("cannot watch {} for changes: {e}", path.display());
             return;
         }
     };
@@ -43,10 +43,7 @@ fn watch(state: &AppState, path: &Path) {
         _ => PathBuf::from("."),
     };
     if let Err(e) = watcher.watch(&folder, RecursiveMode::NonRecursive) {
-        eprintln!(
-            "warning: cannot watch {} for changes: {e}",
-            folder.display()
-        );
+        log::warn!("cannot watch {} for changes: {e}", folder.display());
         return;
     }
     let Some(name) = path.file_name().map(|n| n.to_os_string()) else {
@@ -72,8 +69,8 @@ fn watch(state: &AppState, path: &Path) {
 /// Reads the file again and, when it is valid, makes it the running configuration.
 pub fn apply(state: &AppState, path: &Path) {
     if !path.exists() {
-        eprintln!(
-            "warning: {} was removed; keeping the running configuration",
+        log::warn!(
+            "{} was removed; keeping the running configuration",
             path.display()
         );
         return;
@@ -81,8 +78,8 @@ pub fn apply(state: &AppState, path: &Path) {
     let config = match RawSettings::load(path, true).and_then(|raw| raw.validate()) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!(
-                "warning: {} has a problem ({e}); keeping the running configuration",
+            log::warn!(
+                "{} has a problem ({e}); keeping the running configuration",
                 path.display()
             );
             return;
@@ -100,19 +97,20 @@ pub fn apply(state: &AppState, path: &Path) {
         config.strategy,
         config.max_concurrent
     );
+    crate::util::logger::set_level(config.log_level);
     match state.reload(config) {
         Ok(restart) => {
-            eprintln!("settings reloaded from {}: {summary}", path.display());
+            log::info!("settings reloaded from {}: {summary}", path.display());
             if !restart.is_empty() {
-                eprintln!(
-                    "note: {} changed in {}; that takes a restart",
+                log::info!(
+                    "{} changed in {}; that takes a restart",
                     restart.join(", "),
                     path.display()
                 );
             }
         }
-        Err(e) => eprintln!(
-            "warning: cannot apply {} ({e}); keeping the running configuration",
+        Err(e) => log::warn!(
+            "cannot apply {} ({e}); keeping the running configuration",
             path.display()
         ),
     }

@@ -3,6 +3,7 @@
 
 pub(crate) mod clock;
 pub(crate) mod fs;
+pub(crate) mod logger;
 pub(crate) mod random;
 pub(crate) mod secret;
 pub(crate) mod sync;
