@@ -2,5 +2,6 @@
 //! error it fails with. It sits at the bottom of the house: it depends on nothing else in the
 //! crate, and the HTTP server on top converts these to and from the wire.
 
+pub(crate) mod client_watch;
 pub(crate) mod error;
 pub(crate) mod message;
