@@ -22,10 +22,6 @@ pub enum ApiError {
     PayloadTooLarge {
         limit: u64,
     },
-    /// The request body did not arrive in time.
-    BodyTimeout {
-        after: Duration,
-    },
     /// `PROXY_API_KEY` is set and the client did not send it.
     ProxyKeyRequired,
     /// No OpenRouter key is configured.
@@ -83,6 +79,15 @@ pub enum ApiError {
     Internal {
         detail: String,
     },
+    /// The client went away before its call reached OpenRouter (or while it waited for the
+    /// answer): nobody reads this; it is recorded.
+    ClientGone,
+    /// The HTTP layer refused the request before any handler saw it (framing, size, time,
+    /// `Host`, `Origin`): the status and the sentence say why.
+    Refused {
+        status: u16,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -98,7 +103,6 @@ impl ApiError {
             ApiError::BadRequest { .. } | ApiError::ContextTooLong { .. } => 400,
             ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::PayloadTooLarge { .. } => 413,
-            ApiError::BodyTimeout { .. } => 408,
             ApiError::ProxyKeyRequired | ApiError::NoApiKey => 401,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
@@ -109,6 +113,8 @@ impl ApiError {
             ApiError::UpstreamInvalid { .. } => 502,
             ApiError::Unavailable { status, .. } => *status,
             ApiError::Internal { .. } => 500,
+            ApiError::ClientGone => 499,
+            ApiError::Refused { status, .. } => *status,
         }
     }
 
@@ -139,7 +145,6 @@ impl ApiError {
             ApiError::ContextTooLong { .. } => "context_length_exceeded",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "request_too_large",
-            ApiError::BodyTimeout { .. } => "request_timeout",
             ApiError::ProxyKeyRequired => "invalid_proxy_key",
             ApiError::NoApiKey => "missing_openrouter_key",
             ApiError::NotFound { .. } => "not_found",
@@ -152,6 +157,16 @@ impl ApiError {
             ApiError::UpstreamInvalid { .. } => "upstream_invalid_response",
             ApiError::Unavailable { code, .. } => code,
             ApiError::Internal { .. } => "internal_error",
+            ApiError::ClientGone => "client_gone",
+            ApiError::Refused { status, .. } => match status {
+                403 => "forbidden",
+                408 => "request_timeout",
+                414 => "uri_too_long",
+                431 => "request_header_fields_too_large",
+                501 => "not_implemented",
+                505 => "http_version_not_supported",
+                _ => "invalid_request",
+            },
         };
         Value::from(word)
     }
@@ -225,11 +240,6 @@ impl fmt::Display for ApiError {
                 f,
                 "the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"
             ),
-            ApiError::BodyTimeout { after } => write!(
-                f,
-                "the request body did not arrive within {} s (BODY_TIMEOUT)",
-                after.as_secs_f64()
-            ),
             ApiError::ProxyKeyRequired => f.write_str(
                 "this proxy needs its key: send 'Authorization: Bearer <PROXY_API_KEY>' \
                  (the value of PROXY_API_KEY in the proxy's .env)",
@@ -240,8 +250,9 @@ impl fmt::Display for ApiError {
             ),
             ApiError::NotFound { path } => write!(
                 f,
-                "no route for {path}; this proxy serves POST /v1/chat/completions, \
-                 GET /v1/models and GET /health"
+                "no route for {}; this proxy serves POST /v1/chat/completions, \
+                 GET /v1/models and GET /health",
+                crate::util::text::clip(path, 200)
             ),
             ApiError::MethodNotAllowed { allowed } => {
                 write!(f, "method not allowed here; use {allowed}")
@@ -283,6 +294,8 @@ impl fmt::Display for ApiError {
             ),
             ApiError::Unavailable { message, .. } => f.write_str(message),
             ApiError::Internal { detail } => write!(f, "internal error: {detail}"),
+            ApiError::ClientGone => f.write_str("the client went away before the answer"),
+            ApiError::Refused { message, .. } => f.write_str(message),
         }
     }
 }

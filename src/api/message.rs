@@ -1,8 +1,9 @@
 //! The proxy's own view of an HTTP exchange: a request handlers can read, and a reply they
-//! return. `server.rs` converts tiny_http's types to and from these, so no handler depends on
-//! the HTTP library.
+//! return. The server (`http/server/`) builds the one and writes the other, so no handler
+//! touches a socket or the HTTP protocol library.
 
 use std::io::Read;
+use std::net::SocketAddr;
 
 /// A request as handlers see it. The body is read on demand, through a reader the server
 /// provides.
@@ -14,7 +15,12 @@ pub struct HttpRequest<'a> {
     pub query: String,
     /// Header names as sent; look them up with [`HttpRequest::header`].
     pub headers: Vec<(String, String)>,
+    /// The body, read on demand (the server sends `100 Continue` on the first read when the
+    /// client asked for it). A read that takes longer than `BODY_TIMEOUT` fails with
+    /// `io::ErrorKind::TimedOut`.
     pub body: &'a mut dyn Read,
+    /// The client's address.
+    pub peer: SocketAddr,
 }
 
 impl HttpRequest<'_> {

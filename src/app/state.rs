@@ -77,12 +77,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config) -> Result<Arc<AppState>, String> {
-        // Waiting calls hold worker threads; leave a few workers free for /health and errors.
-        let max_waiting = config
-            .worker_threads
-            .get()
-            .saturating_sub(config.max_concurrent.get() + 2);
-        let limiter = Limiter::new(config.max_concurrent.get(), max_waiting);
+        // A waiting call holds its connection, so MAX_CONNECTIONS already bounds the queue;
+        // this bound only keeps a queue from growing past what could ever be served.
+        let limiter = Limiter::new(config.max_concurrent.get(), config.max_connections);
         let stats = Arc::new(Stats::new(&config.cache_dir));
         let catalog = Catalog::new(&config.cache_dir);
         Ok(Arc::new(AppState {
@@ -122,9 +119,6 @@ impl AppState {
         }
         if config.cache_dir != old.cache_dir {
             needs_restart.push("CACHE_DIR");
-        }
-        if config.worker_threads != old.worker_threads {
-            needs_restart.push("WORKER_THREADS");
         }
         // The old pool's counts go to the file the new pool starts from.
         self.keys().save();

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::api::client_watch::client_gone;
 use crate::api::error::{ApiError, from_upstream};
 use crate::api::message::Reply;
 use crate::app::state::{AppState, Live};
@@ -116,11 +117,18 @@ fn serve(
             Refused::TimedOut { waited, limit } => ApiError::QueueTimeout { waited, limit },
             Refused::QueueFull { waiting } => ApiError::QueueFull { waiting },
         })?;
+    // A client that gave up while it waited costs no quota: no call for it.
+    if client_gone() {
+        return Err(ApiError::ClientGone);
+    }
 
     let mut tried_models: Vec<String> = Vec::new();
     let mut excluded_keys: Vec<usize> = Vec::new();
     let mut last_error: Option<ApiError> = None;
     for count in 1.. {
+        if count > 1 && client_gone() {
+            return Err(ApiError::ClientGone);
+        }
         let (model, free, info) = match &target {
             Target::Pinned { id, free } => (id.clone(), *free, catalog.get(id).cloned()),
             Target::Auto => match ranking(state, config, &catalog, &needs, &prompt, &tried_models)

@@ -41,14 +41,26 @@ pub fn read_body(req: &mut HttpRequest, limit: u64) -> Result<Vec<u8>, ApiError>
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let capacity = declared.unwrap_or(0).min(limit) as usize;
+    // A declared length is only a promise: reserve at most 1 MiB ahead of the bytes.
+    let capacity = declared.unwrap_or(0).min(limit).min(1 << 20) as usize;
     let mut body = Vec::with_capacity(capacity);
-    req.body
-        .take(limit + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| {
-            ApiError::bad_request(format!("could not read the request body: {e}"), None)
-        })?;
+    match req.body.take(limit + 1).read_to_end(&mut body) {
+        Ok(_) => {}
+        // The body ended early: named below, with how much of it came.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && declared.is_some() => {}
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            return Err(ApiError::Refused {
+                status: 408,
+                message: e.to_string(),
+            });
+        }
+        Err(e) => {
+            return Err(ApiError::bad_request(
+                format!("could not read the request body: {e}"),
+                None,
+            ));
+        }
+    }
     if body.len() as u64 > limit {
         return Err(ApiError::PayloadTooLarge { limit });
     }

@@ -57,7 +57,11 @@ pub const SETTINGS: &[&str] = &[
     "UPSTREAM_RESPONSE_TIMEOUT",
     "UPSTREAM_IDLE_TIMEOUT",
     "MAX_BODY_BYTES",
-    "WORKER_THREADS",
+    "MAX_CONNECTIONS",
+    "HEADER_TIMEOUT",
+    "KEEPALIVE_TIMEOUT",
+    "ALLOWED_HOSTS",
+    "CORS_ORIGINS",
     "LOG_LEVEL",
 ];
 
@@ -101,7 +105,16 @@ pub struct Config {
     pub response_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_body_bytes: u64,
-    pub worker_threads: NonZeroUsize,
+    /// Open client connections at most; one more gets 503 at once.
+    pub max_connections: usize,
+    /// How long a request's line and headers may take to arrive.
+    pub header_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub keepalive_timeout: Duration,
+    /// Extra `Host` names the proxy answers to (lower case; `*` turns the check off).
+    pub allowed_hosts: Vec<String>,
+    /// Origins of web pages allowed to call the proxy (lower case; `*` allows any).
+    pub cors_origins: Vec<String>,
     /// How much the log says: error, warn, info (one line per request) or debug.
     pub log_level: log::LevelFilter,
 }
@@ -136,7 +149,11 @@ impl fmt::Debug for Config {
             .field("response_timeout", &self.response_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
-            .field("worker_threads", &self.worker_threads)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout", &self.header_timeout)
+            .field("keepalive_timeout", &self.keepalive_timeout)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("cors_origins", &self.cors_origins)
             .field("log_level", &self.log_level)
             .finish_non_exhaustive()
     }

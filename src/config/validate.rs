@@ -57,9 +57,19 @@ impl RawSettings {
 
         let max_concurrent =
             self.parse_or("MAX_CONCURRENT_REQUESTS", nz(5), "a whole number >= 1")?;
-        let worker_threads = self.parse_or("WORKER_THREADS", nz(128), "a whole number >= 1")?;
-        // A chat call waiting for a slot holds a worker; keep room for /health and the rest.
-        let worker_threads = worker_threads.max(nz(max_concurrent.get() + 4));
+        let max_connections = self.parse_or(
+            "MAX_CONNECTIONS",
+            1024usize,
+            "a whole number from 8 to 100000",
+        )?;
+        if !(8..=100_000).contains(&max_connections) {
+            let shown = max_connections.to_string();
+            return Err(err(
+                "MAX_CONNECTIONS",
+                &shown,
+                "expected a whole number from 8 to 100000",
+            ));
+        }
 
         let mut keys: Vec<String> = Vec::new();
         let listed = self.get("OPENROUTER_API_KEYS").unwrap_or("");
@@ -135,7 +145,11 @@ impl RawSettings {
             max_body_bytes: self
                 .parse_or("MAX_BODY_BYTES", 32u64 << 20, "a number of bytes")?
                 .min(1 << 40),
-            worker_threads,
+            max_connections,
+            header_timeout: self.duration_or("HEADER_TIMEOUT", 10.0)?,
+            keepalive_timeout: self.duration_or("KEEPALIVE_TIMEOUT", 60.0)?,
+            allowed_hosts: self.list("ALLOWED_HOSTS"),
+            cors_origins: self.list("CORS_ORIGINS"),
             log_level: self.parse_or(
                 "LOG_LEVEL",
                 log::LevelFilter::Info,
@@ -156,6 +170,16 @@ impl RawSettings {
                 .parse()
                 .map_err(|_| err(name, v, &format!("expected {expected}"))),
         }
+    }
+
+    /// A comma-separated list, trimmed and lower case, empty entries dropped.
+    fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .unwrap_or("")
+            .split(',')
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+            .collect()
     }
 
     fn bool_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
@@ -298,11 +322,5 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("0123456789abcdef"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
-    }
-
-    #[test]
-    fn worker_pool_keeps_room_above_the_limit() {
-        let c = config(&[("MAX_CONCURRENT_REQUESTS", "100"), ("WORKER_THREADS", "8")]).unwrap();
-        assert!(c.worker_threads.get() > 100);
     }
 }

@@ -1,5 +1,6 @@
-//! Maps a request to its handler: checks the path, the method and the proxy key, then calls
-//! the handler and turns any error into its reply. Handlers never write to the client.
+//! Maps a request to its handler: checks `Host` and `Origin` (`gate.rs`), the path, the
+//! method and the proxy key, then calls the handler and turns any error into its reply.
+//! Handlers never write to the client.
 
 use serde_json::json;
 
@@ -8,6 +9,7 @@ use crate::api::error::ApiError;
 use crate::api::message::{HttpRequest, Reply};
 use crate::app::state::AppState;
 use crate::chat::handler::chat_completions;
+use crate::http::gate::{self, GateSettings, Verdict};
 use crate::util::secret::constant_time_eq;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -17,14 +19,49 @@ enum Route {
     Chat,
 }
 
-/// Whether this route reads the request body (the server reads such bodies ahead, with a
-/// timeout).
-pub fn reads_body(method: &str, path: &str) -> bool {
-    method == "POST" && matches!(path, "/v1/chat/completions" | "/chat/completions")
+/// Answers one request.
+pub fn route(state: &AppState, req: &mut HttpRequest) -> Reply {
+    let config = state.config();
+    let settings = GateSettings {
+        allowed_hosts: &config.allowed_hosts,
+        cors_origins: &config.cors_origins,
+    };
+    let verdict = gate::check(
+        &req.method,
+        req.header("Host"),
+        req.header("Origin"),
+        settings,
+    );
+    let cors = match verdict {
+        Verdict::Refuse(message) => {
+            return ApiError::Refused {
+                status: 403,
+                message,
+            }
+            .into_reply();
+        }
+        Verdict::Options { cors } => return options(cors.as_deref()),
+        Verdict::Pass { cors } => cors,
+    };
+    let mut reply = handle(state, req).unwrap_or_else(ApiError::into_reply);
+    if let Some(origin) = cors {
+        reply.headers.extend(gate::cors_headers(&origin));
+    }
+    reply
 }
 
-pub fn route(state: &AppState, req: &mut HttpRequest) -> Reply {
-    handle(state, req).unwrap_or_else(ApiError::into_reply)
+/// `OPTIONS`: a CORS preflight for a listed origin, else the methods the proxy answers.
+fn options(cors: Option<&str>) -> Reply {
+    let mut reply = Reply {
+        status: 204,
+        headers: vec![("Allow".into(), "GET, HEAD, POST, DELETE, OPTIONS".into())],
+        body: crate::api::message::Body::Full(Vec::new()),
+        model: None,
+    };
+    if let Some(origin) = cors {
+        reply.headers.extend(gate::preflight_headers(origin));
+    }
+    reply
 }
 
 fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
@@ -79,7 +116,9 @@ fn admin_shutdown(state: &AppState, req: &HttpRequest) -> Result<Reply, ApiError
     };
     let expected = state.admin_token.as_deref().ok_or_else(not_found)?;
     let sent = req.header("X-Admin-Token").unwrap_or("");
-    if req.method != "POST" || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+    // Only the supervisor on this machine sends it.
+    let local = req.peer.ip().is_loopback();
+    if req.method != "POST" || !local || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
         return Err(not_found());
     }
     state.shutdown.ask();

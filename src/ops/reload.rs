@@ -4,7 +4,7 @@
 //! renaming it over the old one would end a watch on the file itself. After a change, a short
 //! quiet period lets the save finish; an invalid or half-written file keeps the running
 //! configuration (the next change is read again), a removed file too. Settings that cannot
-//! change while running (`HOST`, `PORT`, `CACHE_DIR`, `WORKER_THREADS`) are logged as needing a
+//! change while running (`HOST`, `PORT`, `CACHE_DIR`) are logged as needing a
 //! restart.
 
 use std::path::{Path, PathBuf};

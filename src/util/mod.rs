@@ -4,7 +4,9 @@
 pub(crate) mod clock;
 pub(crate) mod fs;
 pub(crate) mod logger;
+pub(crate) mod net;
 pub(crate) mod random;
 pub(crate) mod secret;
 pub(crate) mod sync;
+pub(crate) mod text;
 pub(crate) mod time_format;

@@ -20,6 +20,11 @@ pub(crate) fn log_timestamp() -> String {
     Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// The `Date` header's form (RFC 9110 IMF-fixdate): `Tue, 01 Dec 2026 22:35:18 GMT`.
+pub(crate) fn http_date() -> String {
+    Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
 /// Local time for file names that sort by time (`20261201-223518-123456`).
 pub(crate) fn file_stamp() -> String {
     Local::now().format("%Y%m%d-%H%M%S-%6f").to_string()
@@ -55,5 +60,7 @@ mod tests {
         assert_eq!(day_name(d), "20260203");
         assert_eq!(file_stamp().len(), 22);
         assert!(log_timestamp().ends_with('Z'));
+        let date = http_date();
+        assert!(date.ends_with(" GMT") && date.len() == 29, "{date}");
     }
 }

@@ -43,7 +43,12 @@ impl Drop for Running {
 
 /// Starts the binary and waits for its "listening on" line.
 fn spawn(dir: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> Running {
-    let mut child = command(dir, env, args)
+    spawn_command(command(dir, env, args))
+}
+
+/// Starts a command that runs the binary, and waits for its "listening on" line.
+fn spawn_command(mut command: Command) -> Running {
+    let mut child = command
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -257,4 +262,39 @@ fn models_and_check_print_tables_or_json() {
     let out = command(&dir, &env, &["check"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("no OpenRouter key"));
+}
+
+#[cfg(unix)]
+#[test]
+fn out_of_file_descriptors_it_serves_again_once_they_free_up() {
+    // Issue 11: tiny_http's accept loop ended on the first failed accept, for good.
+    let dir = empty_dir();
+    let mut cmd = Command::new("sh");
+    cmd.current_dir(&dir)
+        .env_clear()
+        .env("PORT", "0")
+        .env("PATH", "/usr/bin:/bin")
+        .args(["-c", "ulimit -n 64 && exec \"$0\" --demo", BIN]);
+    let proxy = spawn_command(cmd);
+    assert_eq!(get(proxy.addr, "/health").status, 200);
+    // Far more connections than descriptors: the kernel queues those the proxy cannot accept.
+    let conns: Vec<std::net::TcpStream> = (0..150)
+        .filter_map(|_| std::net::TcpStream::connect(proxy.addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(conns);
+    assert!(
+        eventually(Duration::from_secs(15), || std::panic::catch_unwind(|| {
+            get(proxy.addr, "/health").status
+        })
+        .is_ok_and(|s| s == 200)),
+        "the proxy no longer serves"
+    );
+    assert_eq!(post_chat(proxy.addr, HELLO).status, 200);
+    let log = proxy.log.lock().unwrap().join("\n");
+    let failures = log.matches("cannot accept a connection").count();
+    assert!(
+        (1..=3).contains(&failures),
+        "one line per burst of failed accepts, not one per failure: {failures}\n{log}"
+    );
 }

@@ -42,8 +42,6 @@ pub fn start_with(fake: FakeUpstream, extra: &[(&str, &str)]) -> TestProxy {
         ("PORT", "0"),
         ("CACHE_DIR", cache),
         ("RETRY_POLICY", "never"),
-        // Every test's server lives until the process ends: keep each one small.
-        ("WORKER_THREADS", "16"),
     ];
     pairs.extend_from_slice(extra);
     let config = RawSettings::from_pairs(pairs).validate().expect("config");
@@ -149,7 +147,10 @@ impl Conn {
     }
 
     pub fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+        let mut head = format!("{method} {path} HTTP/1.1\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Host")) {
+            head.push_str("Host: localhost\r\n");
+        }
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }

@@ -121,7 +121,6 @@ fn the_daily_file_keeps_its_fields_and_invariant_under_concurrent_calls() {
     let d = DebugProxy::start(&[
         ("UPSTREAM_RESPONSE_TIMEOUT", "300ms"),
         ("MAX_CONCURRENT_REQUESTS", "8"),
-        ("WORKER_THREADS", "64"),
         ("FREE_DAILY_LIMIT", "1000"),
     ]);
     d.on();

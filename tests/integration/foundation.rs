@@ -424,7 +424,7 @@ fn bodies_over_the_limit_get_413() {
     // Declared too large: refused from the header alone.
     let mut conn = Conn::open(proxy.addr);
     conn.send_raw(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n",
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n",
     );
     let r = conn.read_response();
     let error = r.expect_error(413);
@@ -439,7 +439,7 @@ fn bodies_over_the_limit_get_413() {
     let mut conn = Conn::open(proxy.addr);
     let chunk = "x".repeat(800);
     let raw = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
     );
     conn.send_raw(raw.as_bytes());
     conn.read_response().expect_error(413);
@@ -651,12 +651,12 @@ fn upstream_calls_go_through_http_proxy_when_set() {
 #[test]
 fn lying_content_lengths_do_not_take_workers_away() {
     // Few workers, so that losing any of them would show.
-    let proxy = start(&[("WORKER_THREADS", "8"), ("MAX_CONCURRENT_REQUESTS", "2")]);
+    let proxy = start(&[("MAX_CONCURRENT_REQUESTS", "2")]);
     // A declared length no body could have: tiny_http panics while dropping the request.
     for _ in 0..20 {
         let mut conn = Conn::open(proxy.addr);
         conn.send_raw(
-            b"GET /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551615\r\n\r\n",
+            b"GET /nope HTTP/1.1\r\nHost: localhost\r\nContent-Length: 18446744073709551615\r\n\r\n",
         );
         assert_eq!(conn.read_response().status, 404);
     }
@@ -665,7 +665,7 @@ fn lying_content_lengths_do_not_take_workers_away() {
     let mut idle = Vec::new();
     for _ in 0..20 {
         let mut conn = Conn::open(proxy.addr);
-        conn.send_raw(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n");
+        conn.send_raw(b"POST /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2000\r\n\r\n");
         assert_eq!(conn.read_response().status, 405);
         idle.push(conn);
     }

@@ -6,6 +6,7 @@ mod binary;
 mod common;
 mod debug;
 mod foundation;
+mod front_door;
 mod hostile;
 mod max_tokens;
 mod operations;

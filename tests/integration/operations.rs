@@ -321,7 +321,9 @@ mod unix {
     }
 
     #[test]
-    fn what_tiny_http_cannot_survive_the_daemon_brings_back_with_no_count_lost() {
+    fn a_request_that_killed_tiny_http_gets_an_answer_and_nothing_restarts() {
+        // Issue 11: tiny_http allocated a declared 10 TB body when it dropped the request,
+        // and the process aborted (the daemon brought it back). Now it is an answer.
         let dir = scratch_dir();
         std::fs::write(dir.join("DEBUG_MODE.txt"), "").unwrap();
         let (ok, text) = daemon(&dir, "start");
@@ -331,33 +333,19 @@ mod unix {
         for _ in 0..3 {
             assert_eq!(post_chat(addr, HELLO).status, 200);
         }
-        assert_eq!(counters(&dir)["total"], 3);
-
-        // A request announcing a 10 TB body on a route that does not read it: tiny_http
-        // allocates the announced size when it drops the request, and the process aborts.
-        let mut conn = Conn::open(addr);
-        conn.send_raw(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000000\r\n\r\n");
-        let start = Instant::now();
-        let mut now = status(&dir);
-        while start.elapsed() < Duration::from_secs(10) {
-            now = status(&dir);
-            if now["restarts"] == 1 && now["health"]["status"] == "ok" {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        for length in ["10000000000000", "18446744073709551615"] {
+            let mut conn = Conn::open(addr);
+            conn.send_raw(
+                format!(
+                    "GET /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: {length}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            assert_eq!(conn.read_response().status, 200);
         }
-        assert_eq!(
-            now["restarts"], 1,
-            "the proxy did not die, or did not come back: {now}"
-        );
-        let log = std::fs::read_to_string(dir.join("cache").join("daemon.log")).unwrap();
-        assert!(log.contains("the proxy died; restart 1"), "{log}");
-
-        // Nothing was lost, and counting goes on.
-        assert_eq!(counters(&dir)["total"], 3);
-        let port = now["port"].as_u64().unwrap() as u16;
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         assert_eq!(post_chat(addr, HELLO).status, 200);
+        let now = status(&dir);
+        assert_eq!(now["restarts"], 0, "{now}");
         assert_eq!(counters(&dir)["total"], 4);
         all_json_valid(&dir.join("cache"));
         let (ok, _) = daemon(&dir, "stop");
