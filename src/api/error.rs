@@ -83,6 +83,9 @@ pub enum ApiError {
     Internal {
         detail: String,
     },
+    /// The client left while its call waited on OpenRouter. Only ever recorded: nobody is
+    /// there to read it.
+    ClientGone,
 }
 
 impl ApiError {
@@ -109,6 +112,8 @@ impl ApiError {
             ApiError::UpstreamInvalid { .. } => 502,
             ApiError::Unavailable { status, .. } => *status,
             ApiError::Internal { .. } => 500,
+            // nginx's "client closed request".
+            ApiError::ClientGone => 499,
         }
     }
 
@@ -152,6 +157,7 @@ impl ApiError {
             ApiError::UpstreamInvalid { .. } => "upstream_invalid_response",
             ApiError::Unavailable { code, .. } => code,
             ApiError::Internal { .. } => "internal_error",
+            ApiError::ClientGone => "client_gone",
         };
         Value::from(word)
     }
@@ -283,6 +289,7 @@ impl fmt::Display for ApiError {
             ),
             ApiError::Unavailable { message, .. } => f.write_str(message),
             ApiError::Internal { detail } => write!(f, "internal error: {detail}"),
+            ApiError::ClientGone => f.write_str("the client went away before the answer"),
         }
     }
 }
