@@ -3,3 +3,6 @@
 pub(crate) mod client;
 pub(crate) mod failure;
 mod transport;
+
+#[cfg(test)]
+mod tests;
