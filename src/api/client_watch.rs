@@ -9,9 +9,6 @@
 //! proxy; outside a request (background work, tests of pure code) no client is named and
 //! [`client_gone`] is always false.
 
-// Used by the server and the upstream transport, which land in the next commits.
-#![allow(dead_code)]
-
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +29,8 @@ thread_local! {
 
 /// Runs `serve` with `client` named as this thread's client, and forgets it afterwards (even
 /// if `serve` panics).
+// The server that names its clients lands in a later commit; until then only tests call this.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn serving<R>(client: Arc<dyn ClientLink>, serve: impl FnOnce() -> R) -> R {
     struct Forget(Option<Arc<dyn ClientLink>>);
     impl Drop for Forget {

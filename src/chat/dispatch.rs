@@ -29,7 +29,7 @@ use crate::chat::relay::SseRelay;
 use crate::chat::request::ChatRequest;
 use crate::config::Config;
 use crate::journal::call_record::CallRecord;
-use crate::upstream::client::UpstreamBody;
+use crate::upstream::client::{UpstreamBody, is_client_gone};
 use crate::upstream::failure::{Failure, classify_status};
 
 /// Upstream answers larger than this are refused (real answers are far smaller; the limit
@@ -178,6 +178,15 @@ fn serve(
         };
         if free && reached_openrouter {
             live.keys.record_use(key.index);
+        }
+        if let Err((_, ApiError::ClientGone)) = &outcome {
+            // The client left while OpenRouter worked on it: the request reached OpenRouter
+            // (it counts against the key), but says nothing of the model, and nobody waits
+            // for a retry.
+            if free {
+                live.keys.record_use(key.index);
+            }
+            return Err(ApiError::ClientGone);
         }
         match outcome {
             Ok(answer) => {
@@ -394,6 +403,7 @@ fn attempt(
         .body
         .read_all(MAX_ANSWER_BYTES)
         .map_err(|e| match e.kind() {
+            _ if is_client_gone(&e) => (Failure::Network, ApiError::ClientGone),
             std::io::ErrorKind::TimedOut => (
                 Failure::Network,
                 ApiError::UpstreamTimeout {

@@ -159,6 +159,16 @@ mod tests {
         }
     }
 
+    /// (method, Host, Origin, ALLOWED_HOSTS, CORS_ORIGINS, verdict)
+    type Row<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a Vec<String>,
+        &'a Vec<String>,
+        char,
+    );
+
     #[test]
     fn the_gate_table() {
         let none: Vec<String> = vec![];
@@ -169,14 +179,7 @@ mod tests {
             cors: cors.map(str::to_string),
         };
         // (method, Host, Origin, ALLOWED_HOSTS, CORS_ORIGINS, verdict: P pass, C cors, O options, R refuse)
-        let table: Vec<(
-            &str,
-            Option<&str>,
-            Option<&str>,
-            &Vec<String>,
-            &Vec<String>,
-            char,
-        )> = vec![
+        let table: Vec<Row> = vec![
             ("GET", Some("localhost:5000"), None, &none, &none, 'P'),
             ("GET", Some("LOCALHOST"), None, &none, &none, 'P'),
             ("GET", Some("127.0.0.1:5000"), None, &none, &none, 'P'),

@@ -1,8 +1,10 @@
 //! The client for OpenRouter: one shared ureq agent, explicit timeouts, readable error bodies.
 //!
-//! This is the only module that uses ureq. It sends the configured key and the attribution
-//! headers and nothing from the client's own headers. Bodies come back as plain readers that
-//! stream without buffering; a stalled read surfaces as `io::ErrorKind::TimedOut`.
+//! With `transport.rs` (the sockets under the agent), this is the only module that uses ureq.
+//! It sends the configured key and the attribution headers and nothing from the client's own
+//! headers. Bodies come back as plain readers that stream without buffering; a stalled read
+//! surfaces as `io::ErrorKind::TimedOut`, and a read cut short because the client being served
+//! went away as an error [`is_client_gone`] recognises.
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
@@ -10,6 +12,9 @@ use std::time::{Duration, Instant};
 use crate::api::error::ApiError;
 use crate::config::Config;
 use crate::util::secret::mask_url;
+
+use super::transport;
+pub(crate) use super::transport::is_client_gone;
 
 pub struct Upstream {
     agent: ureq::Agent,
@@ -42,6 +47,8 @@ pub enum UpstreamError {
         after: Duration,
     },
     Unreachable(String),
+    /// The client being served left while we waited on OpenRouter; the call was dropped.
+    ClientGone,
 }
 
 impl From<UpstreamError> for ApiError {
@@ -49,6 +56,7 @@ impl From<UpstreamError> for ApiError {
         match e {
             UpstreamError::Timeout { phase, after } => ApiError::UpstreamTimeout { phase, after },
             UpstreamError::Unreachable(detail) => ApiError::UpstreamUnreachable { detail },
+            UpstreamError::ClientGone => ApiError::ClientGone,
         }
     }
 }
@@ -62,7 +70,7 @@ impl Upstream {
             ),
             None => None,
         };
-        let agent = ureq::Agent::config_builder()
+        let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // Only HTTP_PROXY from our own settings; ureq would otherwise read ALL_PROXY too.
             .proxy(proxy)
@@ -72,11 +80,19 @@ impl Upstream {
             .max_idle_connections_per_host(config.max_concurrent.get().max(4))
             // 128 KiB each by default, per connection: big enough to move glibc's malloc off
             // mmap for good, and then every busy thread's arena keeps its share. Response
-            // headers fit in 64 KiB; bodies stream through whatever size.
+            // headers fit in 64 KiB; bodies stream through whatever size. The transport holds
+            // a request's head in the output buffer until its body joins it, so a head and a
+            // body that fit in 16 KiB together leave in one write.
             .input_buffer_size(64 * 1024)
             .output_buffer_size(16 * 1024)
-            .build()
-            .new_agent();
+            .build();
+        // ureq's own chain with our sockets in place of its TCP transport: they watch the
+        // client being served, probe pooled connections in one call and write once per request.
+        let agent = ureq::Agent::with_parts(
+            agent_config,
+            transport::connector(),
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        );
         Ok(Upstream {
             agent,
             base_url: config.base_url.clone(),
@@ -185,6 +201,7 @@ fn classify(error: ureq::Error, after: Duration) -> UpstreamError {
             };
             UpstreamError::Timeout { phase, after }
         }
+        E::Io(e) if is_client_gone(&e) => UpstreamError::ClientGone,
         E::Io(e) if e.kind() == io::ErrorKind::TimedOut => UpstreamError::Timeout {
             phase: "waiting for the response headers",
             after,
@@ -209,6 +226,8 @@ fn describe_io(e: &io::Error) -> String {
     }
 }
 
+/// A stall becomes `TimedOut` whichever layer noticed it; an error [`is_client_gone`]
+/// recognises passes through as it is.
 impl Read for UpstreamBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.reader.read(buf).map_err(|e| {

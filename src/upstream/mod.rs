@@ -2,3 +2,7 @@
 
 pub(crate) mod client;
 pub(crate) mod failure;
+mod transport;
+
+#[cfg(test)]
+mod tests;

@@ -375,7 +375,9 @@ impl<R: Read + Send> SseRelay<R> {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    let message = if e.kind() == io::ErrorKind::TimedOut {
+                    let message = if crate::upstream::client::is_client_gone(&e) {
+                        "the client went away before the end of the stream".to_string()
+                    } else if e.kind() == io::ErrorKind::TimedOut {
                         "OpenRouter went silent in the middle of the answer".to_string()
                     } else {
                         format!("the connection to OpenRouter failed mid-stream: {e}")

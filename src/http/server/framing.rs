@@ -91,7 +91,8 @@ mod tests {
         let long = format!("/{}", "a".repeat(MAX_TARGET_BYTES));
         let host = ("Host", "localhost");
         // (HTTP/1.0?, target, headers, status refused with, or None)
-        let table: &[(bool, &str, Vec<(&str, &str)>, Option<u16>)] = &[
+        type Row<'a> = (bool, &'a str, Vec<(&'a str, &'a str)>, Option<u16>);
+        let table: &[Row] = &[
             (false, "/v1/models", vec![host], None),
             (false, "/v1/x", vec![host, ("Content-Length", "5")], None),
             (
