@@ -5,7 +5,7 @@ Each client reuses one keep-alive connection and sends chat requests (one in ten
 as fast as answers come. Passes when no request fails except with the documented queue
 timeout (503 queue_timeout), and the proxy's threads and memory come back to where they were
 once the load ends (compared after a first, short load has filled the allocator's caches and
-tiny_http's pool: growth beyond that would be a leak). scripts/soak starts the proxy and runs this.
+the connection thread pool: growth beyond that would be a leak). scripts/soak starts the proxy and runs this.
 """
 
 import http.client
@@ -17,8 +17,8 @@ from collections import Counter
 from urllib.parse import urlparse
 
 
-# How long to let the proxy settle after a load: tiny_http's idle connection threads end after
-# 5 s, and pooled upstream connections (to the demo's built-in fake upstream, whose threads are
+# How long to let the proxy settle after a load: idle connection threads end after 10 s, and
+# pooled upstream connections (to the demo's built-in fake upstream, whose threads are
 # in the same process) after 15 s.
 SETTLE = 20
 
@@ -84,7 +84,7 @@ def main():
     time.sleep(6)
     threads_idle, rss_idle = proc_status(pid)
 
-    # A first, short load fills the allocator's caches and tiny_http's pool; what comes after
+    # A first, short load fills the allocator's caches and the thread pool; what comes after
     # is compared with where that leaves the proxy.
     warm = Counter()
     run_load(url, clients, 10, warm)

@@ -17,7 +17,7 @@ pub fn start(
     crate::util::logger::init(config.log_level);
     let listen = config.listen;
     if config.smart_max_tokens {
-        crate::autopilot::tokens::warm_up();
+        crate::autopilot::tokenizer::warm_up();
     }
     let state = state::AppState::new(config)?;
     let running = crate::http::server::start(Arc::clone(&state)).map_err(|e| {

@@ -185,6 +185,15 @@ impl Snapshot {
         self.models.iter().filter(|m| m.free)
     }
 
+    /// The largest context of the models a request could use (free ones, or all).
+    pub fn max_context(&self, include_paid: bool) -> Option<u64> {
+        self.models
+            .iter()
+            .filter(|m| include_paid || m.free)
+            .filter_map(|m| m.context_length)
+            .max()
+    }
+
     /// The `/v1/models` body: free models only unless paid ones are allowed.
     pub fn list_body(&self, include_paid: bool) -> &[u8] {
         if include_paid {

@@ -9,4 +9,5 @@ pub(crate) mod max_tokens;
 pub(crate) mod model_choice;
 pub(crate) mod model_health;
 pub(crate) mod retry_rule;
+pub(crate) mod tokenizer;
 pub(crate) mod tokens;

@@ -7,31 +7,19 @@
 //!
 //! Counting is only done when it can change a decision: every token is at least one byte, so
 //! the prompt's byte count is an upper bound, and when that bound already leaves the room
-//! wanted, the real count is never made. The tokenizer is built once (about 120 ms, 46 MiB)
-//! and warmed in the background at start-up when smart max_tokens is on.
+//! wanted, the real count is never made. The count itself (`tokenizer.rs`) costs a bounded
+//! amount whatever the prompt, and stops once the prompt is past every model's context.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
 use serde_json::Value;
+
+use super::tokenizer::Counter;
 
 /// Tokens assumed for one image part (the real figure depends on the image and the model).
 const IMAGE_TOKENS: u64 = 1_000;
 /// The smallest answer worth asking for; some providers refuse less.
 pub const MIN_ANSWER_TOKENS: u64 = 16;
-
-/// Builds the shared tokenizer now, on a thread of its own, so no request waits for it.
-pub fn warm_up() {
-    let _ = std::thread::Builder::new()
-        .name("tokenizer-warm-up".into())
-        .spawn(|| tiktoken_rs::o200k_base_singleton().encode_ordinary("warm up"));
-}
-
-/// Real tokens of a text.
-pub fn count_text(text: &str) -> u64 {
-    tiktoken_rs::o200k_base_singleton()
-        .encode_ordinary(text)
-        .len() as u64
-}
 
 /// Tokens of a chat request's prompt (messages and tools), counting each text with `count`.
 /// With the tokenizer it is the estimate; with the byte length, an upper bound of it.
@@ -124,6 +112,8 @@ pub struct PromptSize<'a> {
     /// An upper bound (bytes), or, without the tokenizer, a rough estimate (bytes / 4).
     cheap: u64,
     exact: OnceCell<u64>,
+    /// The largest context of any model that could serve: counting stops past it.
+    cap: u64,
 }
 
 impl<'a> PromptSize<'a> {
@@ -139,13 +129,24 @@ impl<'a> PromptSize<'a> {
             margin,
             cheap,
             exact: OnceCell::new(),
+            cap: u64::MAX,
         }
+    }
+
+    /// Stops counting once the prompt is past `cap` tokens (the largest context of the
+    /// models that could serve it): beyond that, the exact figure changes no decision.
+    pub fn capped_at(mut self, cap: u64) -> PromptSize<'a> {
+        self.cap = cap;
+        self
     }
 
     /// The prompt's tokens as best known: counted when counting is on.
     pub fn tokens(&self) -> u64 {
         if self.counting {
-            *self.exact.get_or_init(|| walk(self.body, &count_text))
+            *self.exact.get_or_init(|| {
+                let counter = RefCell::new(Counter::new(self.cap));
+                walk(self.body, &|text| counter.borrow_mut().count(text))
+            })
         } else {
             self.cheap
         }
@@ -180,6 +181,7 @@ mod tests {
 
     #[test]
     fn known_texts_count_as_openai_counts_them() {
+        use crate::autopilot::tokenizer::count_text;
         // Figures from OpenAI's tiktoken examples for o200k_base.
         assert_eq!(count_text("2 + 2 = 4"), 7);
         assert_eq!(count_text("お誕生日おめでとう"), 8);

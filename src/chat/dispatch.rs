@@ -91,6 +91,11 @@ fn serve(
         &chat.value,
         config.smart_max_tokens,
         config.max_tokens_margin,
+    )
+    .capped_at(
+        catalog
+            .max_context(config.allow_paid_models)
+            .unwrap_or(u64::MAX),
     );
     let requested = max_tokens::requested(&chat.value);
     // Refuse now what no attempt could do: no able model, a prompt too long for the model named.

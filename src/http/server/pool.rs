@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::util::sync::{lock, wait_timeout};
 
 /// How long an idle thread waits for a connection before it ends.
-pub(crate) const IDLE_LIFETIME: Duration = Duration::from_secs(30);
+pub(crate) const IDLE_LIFETIME: Duration = Duration::from_secs(10);
 /// Stack size of a connection thread.
 pub(crate) const STACK_SIZE: usize = 512 * 1024;
 
