@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 /// How many recent outcomes count toward a model's success rate.
 const WINDOW: usize = 20;
+/// Models remembered at most: with paid models allowed a client may name any string, and each
+/// would otherwise stay in memory. The catalog has a few hundred models.
+const MAX_MODELS: usize = 2048;
 
 #[derive(Default)]
 pub struct ModelHealth {
@@ -17,6 +20,8 @@ pub struct ModelHealth {
 
 #[derive(Default, Clone)]
 struct Stats {
+    /// When this model's record last changed, to forget the stalest first.
+    touched: Option<Instant>,
     /// Most recent last; true for success.
     outcomes: VecDeque<bool>,
     /// Smoothed latency of successful calls, in milliseconds.
@@ -52,7 +57,21 @@ impl Health {
 impl ModelHealth {
     fn update(&self, model: &str, f: impl FnOnce(&mut Stats)) {
         let mut stats = lock(&self.stats);
-        f(stats.entry(model.to_string()).or_default());
+        if !stats.contains_key(model) && stats.len() >= MAX_MODELS {
+            // Forget the model seen longest ago, unless it is resting (a cooldown must hold).
+            let now = Instant::now();
+            let stalest = stats
+                .iter()
+                .filter(|(_, s)| s.cooling_until.is_none_or(|t| t <= now))
+                .min_by_key(|(_, s)| s.touched)
+                .map(|(id, _)| id.clone());
+            if let Some(id) = stalest {
+                stats.remove(&id);
+            }
+        }
+        let entry = stats.entry(model.to_string()).or_default();
+        entry.touched = Some(Instant::now());
+        f(entry);
     }
 
     pub fn record_success(&self, model: &str, latency: Duration) {
@@ -118,6 +137,19 @@ mod tests {
         }
         assert_eq!(h.get("m").attempts, WINDOW);
         assert!(h.get("m").success_rate < 0.1);
+    }
+
+    #[test]
+    fn the_models_remembered_are_bounded() {
+        let h = ModelHealth::default();
+        h.record_failure("resting", Some(Duration::from_secs(600)));
+        for i in 0..MAX_MODELS + 500 {
+            h.record_success(&format!("client-sent-{i}"), Duration::from_millis(1));
+        }
+        assert_eq!(lock(&h.stats).len(), MAX_MODELS);
+        assert!(h.get("resting").cooling(Instant::now()), "a cooldown survives");
+        assert_eq!(h.get("client-sent-0").attempts, 0, "the stalest were forgotten");
+        assert_eq!(h.get(&format!("client-sent-{}", MAX_MODELS + 499)).attempts, 1);
     }
 
     #[test]
