@@ -1,6 +1,7 @@
 //! Work that runs beside the server: asking OpenRouter (`GET /key`) for each key's free daily
-//! allowance and use, and loading the model catalog, at start and then every
-//! `CATALOG_REFRESH` (every minute while the catalog keeps failing).
+//! allowance and use, loading the model catalog, and deleting statistics and captures past
+//! their age, at start and then every `CATALOG_REFRESH` (every minute while the catalog keeps
+//! failing).
 
 use std::sync::Arc;
 use std::thread;
@@ -19,6 +20,9 @@ pub fn spawn(state: Arc<AppState>) {
         .spawn(move || {
             loop {
                 let live = state.live();
+                // Old daily files and captures go, whether or not debug mode is on now.
+                state.stats.prune(live.config.stats_max_days);
+                live.captures.prune();
                 // Allowances first: chat calls wait for the first catalog load, so none is in
                 // flight while OpenRouter's count replaces the proxy's at start-up.
                 refresh_key_allowances(&live);

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::journal::capture::Captures;
 use crate::journal::stats::Stats;
 use crate::upstream::client::Upstream;
+use crate::util::secret::Redactor;
 use crate::util::sync::{read, write};
 
 /// The environment variable through which the daemon's supervisor hands its proxy a token for
@@ -33,6 +34,8 @@ pub struct Live {
     pub upstream: Arc<Upstream>,
     pub keys: Arc<KeyPool>,
     pub captures: Arc<Captures>,
+    /// Masks every configured secret in text that came from elsewhere.
+    pub redactor: Arc<Redactor>,
 }
 
 impl Live {
@@ -44,19 +47,26 @@ impl Live {
             config.free_daily_limit,
             &config.cache_dir,
         );
-        let mut secrets = config.keys.clone();
-        secrets.extend(config.proxy_api_key.clone());
+        let redactor = Arc::new(Redactor::new(
+            config
+                .keys
+                .iter()
+                .chain(&config.proxy_api_key)
+                .map(String::as_str),
+        ));
         let captures = Captures::new(
             config.cache_dir.join("captures"),
             config.capture_max_files,
             config.capture_max_days,
-            &secrets,
+            config.capture_max_bytes,
+            Arc::clone(&redactor),
         );
         Ok(Live {
             config: Arc::new(config),
             upstream: Arc::new(upstream),
             keys,
             captures: Arc::new(captures),
+            redactor,
         })
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::api::error::{ApiError, from_upstream};
 use crate::upstream::client::Upstream;
-use crate::util::fs::write_atomically;
+use crate::util::fs::write_durably;
 use crate::util::sync::{lock, read, write};
 
 /// OpenRouter's own router that picks a free model at random; free, but not a model itself.
@@ -284,7 +284,7 @@ impl Catalog {
                         detail: "the model list has no 'data' array".into(),
                     }
                 })?;
-            if let Err(e) = write_atomically(&self.cache_file, &bytes) {
+            if let Err(e) = write_durably(&self.cache_file, &bytes) {
                 log::warn!(
                     "cannot save the model list to {}: {e}",
                     self.cache_file.display()

@@ -19,7 +19,7 @@ use crate::api::error::ApiError;
 pub use crate::config::Strategy;
 use crate::upstream::failure::Failure;
 use crate::util::clock::{epoch_ms, from_epoch_ms, next_quota_reset, quota_day};
-use crate::util::fs::write_atomically;
+use crate::util::fs::write_durably;
 use crate::util::random::Random;
 use crate::util::secret::mask_key;
 use crate::util::sync::{lock, wait_timeout};
@@ -418,7 +418,7 @@ impl KeyPool {
             }
         };
         let bytes = serde_json::to_vec_pretty(&saved).unwrap_or_default();
-        if let Err(e) = write_atomically(&self.file, &bytes) {
+        if let Err(e) = write_durably(&self.file, &bytes) {
             log::warn!("cannot save {}: {e}", self.file.display());
         }
     }

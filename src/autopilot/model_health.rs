@@ -147,9 +147,19 @@ mod tests {
             h.record_success(&format!("client-sent-{i}"), Duration::from_millis(1));
         }
         assert_eq!(lock(&h.stats).len(), MAX_MODELS);
-        assert!(h.get("resting").cooling(Instant::now()), "a cooldown survives");
-        assert_eq!(h.get("client-sent-0").attempts, 0, "the stalest were forgotten");
-        assert_eq!(h.get(&format!("client-sent-{}", MAX_MODELS + 499)).attempts, 1);
+        assert!(
+            h.get("resting").cooling(Instant::now()),
+            "a cooldown survives"
+        );
+        assert_eq!(
+            h.get("client-sent-0").attempts,
+            0,
+            "the stalest were forgotten"
+        );
+        assert_eq!(
+            h.get(&format!("client-sent-{}", MAX_MODELS + 499)).attempts,
+            1
+        );
     }
 
     #[test]

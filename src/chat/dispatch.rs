@@ -446,8 +446,7 @@ fn with_headers(mut reply: Reply, attempted: Option<&Attempted>) -> Reply {
         reply = reply
             .with_header("X-Proxy-Model", a.model.clone())
             .with_header("X-Proxy-Attempts", a.count.to_string())
-            // Header values are ASCII: the mask's ellipsis becomes three dots.
-            .with_header("X-Proxy-Key", a.key.replace('…', "..."));
+            .with_header("X-Proxy-Key", a.key.clone());
         if let Some(n) = a.max_tokens {
             reply = reply.with_header("X-Proxy-Max-Tokens", n.to_string());
         }

@@ -43,6 +43,8 @@ pub const SETTINGS: &[&str] = &[
     "DEBUG_MODE_FILE",
     "CAPTURE_MAX_FILES",
     "CAPTURE_MAX_DAYS",
+    "CAPTURE_MAX_BYTES",
+    "STATS_MAX_DAYS",
     "OPENROUTER_BASE_URL",
     "HOST",
     "PORT",
@@ -91,6 +93,10 @@ pub struct Config {
     pub debug_mode_file: PathBuf,
     pub capture_max_files: usize,
     pub capture_max_days: u32,
+    /// The captures folder's size at most (oldest deleted first).
+    pub capture_max_bytes: u64,
+    /// Days the daily statistics and call logs are kept.
+    pub stats_max_days: u32,
     /// Without a trailing slash.
     pub base_url: String,
     pub listen: SocketAddr,

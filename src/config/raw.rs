@@ -3,15 +3,25 @@
 //! The real environment wins over the file. Nothing here calls `std::env::set_var`: the file is
 //! parsed into a map so that it can be read again later without touching process state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::{ConfigError, SETTINGS};
+
+/// Settings that existed once; `.env` files may still carry them.
+const RETIRED: &[(&str, &str)] = &[(
+    "WORKER_THREADS",
+    "the server now runs a thread per open connection; MAX_CONNECTIONS bounds them",
+)];
 
 /// Raw settings: the `.env` file's entries overlaid by the process environment.
 #[derive(Debug, Default, Clone)]
 pub struct RawSettings {
     values: HashMap<String, String>,
+    /// Settings whose value comes from the real environment (they win over the file).
+    from_env: HashSet<String>,
+    /// Names the file sets that are not settings.
+    unknown: Vec<String>,
 }
 
 impl RawSettings {
@@ -19,6 +29,7 @@ impl RawSettings {
     /// is not, see `required`), then lets the process environment override each known setting.
     pub fn load(path: &Path, required: bool) -> Result<RawSettings, ConfigError> {
         let mut values = HashMap::new();
+        let mut unknown = Vec::new();
         match dotenvy::from_path_iter(path) {
             Ok(iter) => {
                 for item in iter {
@@ -27,6 +38,9 @@ impl RawSettings {
                         value: String::new(),
                         reason: format!("cannot parse this file: {e}"),
                     })?;
+                    if !SETTINGS.contains(&k.as_str()) {
+                        unknown.push(k.clone());
+                    }
                     values.insert(k, v);
                 }
             }
@@ -39,12 +53,22 @@ impl RawSettings {
                 });
             }
         }
+        let mut from_env = HashSet::new();
         for name in SETTINGS {
-            if let Ok(v) = std::env::var(name) {
+            // An empty variable counts as unset, here as in the file: it does not hide the
+            // file's value.
+            if let Ok(v) = std::env::var(name)
+                && !v.trim().is_empty()
+            {
                 values.insert((*name).to_string(), v);
+                from_env.insert((*name).to_string());
             }
         }
-        Ok(RawSettings { values })
+        Ok(RawSettings {
+            values,
+            from_env,
+            unknown,
+        })
     }
 
     /// Settings from explicit pairs, for tests and the demo.
@@ -53,7 +77,10 @@ impl RawSettings {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        RawSettings { values }
+        RawSettings {
+            values,
+            ..RawSettings::default()
+        }
     }
 
     /// Sets one value, replacing what was there.
@@ -67,5 +94,86 @@ impl RawSettings {
             .get(name)
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Whether the real environment sets this setting (then the file's value does not count).
+    pub fn set_by_environment(&self, name: &str) -> bool {
+        self.from_env.contains(name)
+    }
+
+    /// A sentence for each name the file sets that is not a setting: a retired one, or a
+    /// misspelling of one (with the closest setting named).
+    pub fn unknown_settings(&self) -> Vec<String> {
+        self.unknown
+            .iter()
+            .map(|name| {
+                if let Some((_, why)) = RETIRED.iter().find(|(n, _)| n == name) {
+                    return format!("{name} in .env is no longer used: {why}");
+                }
+                match closest_setting(name) {
+                    Some(known) => format!(
+                        "{name} in .env is not a setting and is ignored; did you mean {known}?"
+                    ),
+                    None => {
+                        format!("{name} in .env is not a setting and is ignored (see .env.example)")
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// The setting closest to `name` when it is close enough to be a typo.
+fn closest_setting(name: &str) -> Option<&'static str> {
+    let upper = name.to_ascii_uppercase();
+    SETTINGS
+        .iter()
+        .map(|s| (edit_distance(&upper, s), *s))
+        .filter(|(d, s)| *d <= 3.max(s.len() / 5))
+        .min()
+        .map(|(_, s)| s)
+}
+
+/// Levenshtein distance, for short ASCII names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<u8> = b.bytes().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_names_in_the_file_are_named_with_the_closest_setting() {
+        let dir = std::env::temp_dir().join(format!("orp-raw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(".env");
+        std::fs::write(
+            &file,
+            "MAX_CONCURENT_REQUESTS=3\nWORKER_THREADS=8\nCOMPLETELY_ELSE=1\nPORT=5001\n",
+        )
+        .unwrap();
+        let raw = RawSettings::load(&file, true).unwrap();
+        let notes = raw.unknown_settings();
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(
+            notes[0].contains("did you mean MAX_CONCURRENT_REQUESTS?"),
+            "{notes:?}"
+        );
+        assert!(notes[1].contains("no longer used"), "{notes:?}");
+        assert!(notes[2].contains("see .env.example"), "{notes:?}");
+        assert_eq!(edit_distance("PORT", "PORT"), 0);
+        assert_eq!(edit_distance("PROT", "PORT"), 2);
     }
 }

@@ -2,7 +2,7 @@
 //! [`Config`]. Every error names the variable, the value it refused, and what it expects.
 
 use std::net::SocketAddr;
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,6 +11,9 @@ use super::{
     Config, ConfigError, DEFAULT_BASE_URL, DEFAULT_REFERER, RawSettings, RetryPolicy, Strategy,
 };
 use crate::util::secret::mask_url;
+
+/// The longest duration any setting takes: a week.
+const MAX_DURATION_SECS: u64 = 7 * 86_400;
 
 impl RawSettings {
     /// Validates every setting into a [`Config`].
@@ -55,21 +58,8 @@ impl RawSettings {
             }
         }
 
-        let max_concurrent =
-            self.parse_or("MAX_CONCURRENT_REQUESTS", nz(5), "a whole number >= 1")?;
-        let max_connections = self.parse_or(
-            "MAX_CONNECTIONS",
-            1024usize,
-            "a whole number from 8 to 100000",
-        )?;
-        if !(8..=100_000).contains(&max_connections) {
-            let shown = max_connections.to_string();
-            return Err(err(
-                "MAX_CONNECTIONS",
-                &shown,
-                "expected a whole number from 8 to 100000",
-            ));
-        }
+        let max_concurrent = nz(self.number("MAX_CONCURRENT_REQUESTS", 5, 1, 1000)? as usize);
+        let max_connections = self.number("MAX_CONNECTIONS", 1024, 8, 100_000)? as usize;
 
         let mut keys: Vec<String> = Vec::new();
         let listed = self.get("OPENROUTER_API_KEYS").unwrap_or("");
@@ -94,13 +84,7 @@ impl RawSettings {
         Ok(Config {
             keys,
             strategy,
-            free_daily_limit: self
-                .parse_or(
-                    "FREE_DAILY_LIMIT",
-                    NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
-                    "a whole number >= 1",
-                )?
-                .get(),
+            free_daily_limit: self.number("FREE_DAILY_LIMIT", 50, 1, 1_000_000)? as u32,
             allow_paid_models,
             model_preference: self
                 .get("FREE_MODEL_PREFERENCE")
@@ -120,10 +104,12 @@ impl RawSettings {
             smart_max_tokens,
             shutdown_grace: self.duration_or("SHUTDOWN_GRACE", 30.0)?,
             body_timeout: self.duration_or("BODY_TIMEOUT", 30.0)?,
-            max_tokens_margin: self.parse_or("MAX_TOKENS_MARGIN", 100, "a number of tokens")?,
+            max_tokens_margin: self.number("MAX_TOKENS_MARGIN", 100, 0, 1_000_000)?,
             debug_mode_file: PathBuf::from(self.get("DEBUG_MODE_FILE").unwrap_or("DEBUG_MODE.txt")),
-            capture_max_files: self.parse_or("CAPTURE_MAX_FILES", 1000, "a number of files")?,
-            capture_max_days: self.parse_or("CAPTURE_MAX_DAYS", 7, "a number of days")?,
+            capture_max_files: self.number("CAPTURE_MAX_FILES", 1000, 1, 1_000_000)? as usize,
+            capture_max_days: self.number("CAPTURE_MAX_DAYS", 7, 1, 3650)? as u32,
+            capture_max_bytes: self.number("CAPTURE_MAX_BYTES", 256 << 20, 1 << 20, 1 << 40)?,
+            stats_max_days: self.number("STATS_MAX_DAYS", 90, 1, 36_500)? as u32,
             base_url: base_url.trim_end_matches('/').to_string(),
             listen: SocketAddr::new(ip, port),
             cache_dir: PathBuf::from(self.get("CACHE_DIR").unwrap_or("./cache")),
@@ -142,9 +128,7 @@ impl RawSettings {
             connect_timeout: self.duration_or("UPSTREAM_CONNECT_TIMEOUT", 10.0)?,
             response_timeout: self.duration_or("UPSTREAM_RESPONSE_TIMEOUT", 300.0)?,
             idle_timeout: self.duration_or("UPSTREAM_IDLE_TIMEOUT", 120.0)?,
-            max_body_bytes: self
-                .parse_or("MAX_BODY_BYTES", 32u64 << 20, "a number of bytes")?
-                .min(1 << 40),
+            max_body_bytes: self.number("MAX_BODY_BYTES", 32 << 20, 16, 1 << 30)?,
             max_connections,
             header_timeout: self.duration_or("HEADER_TIMEOUT", 10.0)?,
             keepalive_timeout: self.duration_or("KEEPALIVE_TIMEOUT", 60.0)?,
@@ -182,6 +166,23 @@ impl RawSettings {
             .collect()
     }
 
+    /// A whole number from `min` to `max`, or `default` when unset.
+    fn number(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let Some(text) = self.get(name) else {
+            return Ok(default);
+        };
+        text.parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                err(
+                    name,
+                    text,
+                    &format!("expected a whole number from {min} to {max}"),
+                )
+            })
+    }
+
     fn bool_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
         match self.get(name) {
             None => Ok(default),
@@ -192,13 +193,16 @@ impl RawSettings {
     fn duration_or(&self, name: &str, default_secs: f64) -> Result<Duration, ConfigError> {
         match self.get(name) {
             None => Ok(Duration::from_secs_f64(default_secs)),
-            Some(v) => parse_duration(v).ok_or_else(|| {
-                err(
-                    name,
-                    v,
-                    "expected a duration such as 30 (seconds), 1.5, 500ms or 2m, above zero",
-                )
-            }),
+            Some(v) => parse_duration(v)
+                .filter(|d| d.as_secs() <= MAX_DURATION_SECS)
+                .ok_or_else(|| {
+                    err(
+                        name,
+                        v,
+                        "expected a duration such as 30 (seconds), 1.5, 500ms or 2m, above zero \
+                         and at most 7 days",
+                    )
+                }),
         }
     }
 }
@@ -273,6 +277,36 @@ mod tests {
         assert_eq!(e.var, "QUEUE_TIMEOUT");
         let e = config(&[("OPENROUTER_BASE_URL", "openrouter.ai")]).unwrap_err();
         assert_eq!(e.var, "OPENROUTER_BASE_URL");
+    }
+
+    #[test]
+    fn every_number_has_a_range_named_in_its_error() {
+        // Issue 12: 18446744073709551615 overflowed a sum.
+        for (name, value) in [
+            ("MAX_CONCURRENT_REQUESTS", "18446744073709551615"),
+            ("MAX_CONCURRENT_REQUESTS", "0"),
+            ("MAX_TOKENS_MARGIN", "18446744073709551615"),
+            ("MAX_CONNECTIONS", "3"),
+            ("FREE_DAILY_LIMIT", "0"),
+            ("CAPTURE_MAX_FILES", "-1"),
+            ("MAX_BODY_BYTES", "99999999999999"),
+            ("QUEUE_TIMEOUT", "99999999"),
+        ] {
+            let e = config(&[(name, value)]).unwrap_err();
+            assert_eq!(e.var, name);
+            assert!(
+                e.reason.contains(" to ") || e.reason.contains("at most"),
+                "{name}: {}",
+                e.reason
+            );
+        }
+        let c = config(&[
+            ("MAX_CONCURRENT_REQUESTS", "1000"),
+            ("MAX_TOKENS_MARGIN", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.max_concurrent.get(), 1000);
+        assert_eq!(c.max_tokens_margin, 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::util::time_format::local_timestamp;
 use serde_json::{Value, json};
 
 use crate::api::message::HttpRequest;
-use crate::journal::capture::Captures;
+use crate::journal::capture::{Captures, body_value};
 use crate::journal::stats::{CallSummary, Outcome, Stats};
 
 pub struct CallRecord {
@@ -96,8 +96,7 @@ impl CallRecord {
     /// Keeps the request body as received (parsed when it is JSON).
     pub fn request_body(&mut self, body: &[u8]) {
         if self.is_on() {
-            self.request["body"] = serde_json::from_slice(body)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+            self.request["body"] = body_value(body);
         }
     }
 
@@ -144,8 +143,7 @@ impl CallRecord {
         let response = match end.response {
             Response::Whole(body) => json!({
                 "status": end.status,
-                "body": serde_json::from_slice::<Value>(body)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned())),
+                "body": body_value(body),
             }),
             Response::Stream { text, raw } => json!({
                 "status": end.status,

@@ -8,17 +8,22 @@
 //! corrupt at start-up is moved aside with a warning.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::util::clock::stats_day;
-use crate::util::fs::write_atomically;
+use crate::util::fs::{append_line, read_regular, write_atomically};
+use crate::util::secret::normalize_mask;
 use crate::util::sync::lock;
 use crate::util::time_format::{day_name, local_timestamp};
+
+/// The largest daily counters file read (a real one is a few KiB).
+const MAX_DAY_FILE_BYTES: u64 = 16 << 20;
+/// The largest call log read (about 300 bytes a call).
+const MAX_CALL_LOG_BYTES: u64 = 512 << 20;
 
 /// How many recent calls `/debug/concurrency` shows.
 const RECENT: usize = 200;
@@ -87,7 +92,34 @@ pub struct CallSummary {
     pub capture: Option<String>,
 }
 
+impl DayCounters {
+    /// The counters with each key under its one masked form: files written before counted a
+    /// key under `sk-or-v1-abc…xyz` and `sk-or-v1-abc...xyz` both.
+    fn normalized(mut self) -> DayCounters {
+        if self.keys.keys().any(|k| k.contains('\u{2026}')) {
+            let mut merged: BTreeMap<String, Tally> = BTreeMap::new();
+            for (key, tally) in std::mem::take(&mut self.keys) {
+                merged
+                    .entry(normalize_mask(&key))
+                    .or_default()
+                    .merge(&tally);
+            }
+            self.keys = merged;
+        }
+        self
+    }
+}
+
 impl Tally {
+    fn merge(&mut self, other: &Tally) {
+        self.total += other.total;
+        self.success += other.success;
+        self.failed += other.failed;
+        self.timeout += other.timeout;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+    }
+
     fn add(&mut self, call: &CallSummary) {
         self.total += 1;
         match call.outcome {
@@ -129,9 +161,9 @@ impl Stats {
     /// Reads a day's file; a corrupt one is moved aside (when `repair`) and counts as empty.
     fn load_day(&self, day: &str, repair: bool) -> Option<DayCounters> {
         let path = self.file(day);
-        let bytes = fs::read(&path).ok()?;
+        let bytes = read_regular(&path, MAX_DAY_FILE_BYTES)?;
         match serde_json::from_slice::<DayCounters>(&bytes) {
-            Ok(counters) => Some(counters),
+            Ok(counters) => Some(counters.normalized()),
             Err(e) => {
                 if repair {
                     let aside = path.with_extension(format!(
@@ -198,13 +230,39 @@ impl Stats {
         let mut line = serde_json::to_vec(call).unwrap_or_default();
         line.push(b'\n');
         let path = self.dir.join(format!("calls_{day}.jsonl"));
-        let written = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(&line));
-        if let Err(e) = written {
+        if let Err(e) = append_line(&path, &line) {
             log::warn!("cannot append to {}: {e}", path.display());
+        }
+    }
+
+    /// Deletes the daily counters and call logs older than `max_days` days.
+    pub fn prune(&self, max_days: u32) {
+        let Some(oldest) = stats_day().checked_sub_days(chrono::Days::new(u64::from(max_days)))
+        else {
+            return;
+        };
+        let oldest = day_name(oldest);
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let day = name
+                .strip_prefix("CALLS_")
+                .and_then(|rest| rest.strip_suffix(".json"))
+                .or_else(|| {
+                    name.strip_prefix("calls_")
+                        .and_then(|rest| rest.strip_suffix(".jsonl"))
+                });
+            let is_day = day.is_some_and(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()));
+            if is_day && day.is_some_and(|d| d < oldest.as_str()) {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => log::debug!("deleted {name} (older than STATS_MAX_DAYS)"),
+                    Err(e) => log::warn!("cannot delete {name}: {e}"),
+                }
+            }
         }
     }
 
@@ -234,10 +292,15 @@ impl Stats {
     /// A day's call log, newest first.
     pub fn call_log(&self, day: &str) -> Vec<CallSummary> {
         let path = self.dir.join(format!("calls_{day}.jsonl"));
-        let text = fs::read_to_string(path).unwrap_or_default();
-        let mut calls: Vec<CallSummary> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
+        let bytes = read_regular(&path, MAX_CALL_LOG_BYTES).unwrap_or_default();
+        // Lines a crash or a full disk cut short are skipped.
+        let mut calls: Vec<CallSummary> = bytes
+            .split(|b| *b == b'\n')
+            .filter_map(|l| serde_json::from_slice::<CallSummary>(l).ok())
+            .map(|mut c| {
+                c.key = c.key.as_deref().map(normalize_mask);
+                c
+            })
             .collect();
         calls.reverse();
         calls
@@ -256,9 +319,9 @@ pub fn read_days(dir: &Path, days: u32, today: Option<DayCounters>) -> Vec<DayCo
             if let Some(t) = today.as_ref().filter(|t| t.date == day) {
                 return t.clone();
             }
-            fs::read(dir.join(format!("CALLS_{day}.json")))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
+            read_regular(&dir.join(format!("CALLS_{day}.json")), MAX_DAY_FILE_BYTES)
+                .and_then(|b| serde_json::from_slice::<DayCounters>(&b).ok())
+                .map(DayCounters::normalized)
                 .unwrap_or(DayCounters {
                     date: day,
                     ..DayCounters::default()
@@ -283,7 +346,7 @@ mod tests {
         CallSummary {
             time: local_timestamp(),
             model: Some("m:free".into()),
-            key: Some("sk-or-v1-abc…xyz".into()),
+            key: Some("sk-or-v1-abc...xyz".into()),
             status: 200,
             outcome,
             stream: false,
@@ -295,6 +358,51 @@ mod tests {
             error: None,
             capture: None,
         }
+    }
+
+    /// Issue 12: statistics files were never pruned.
+    #[test]
+    fn old_daily_files_are_deleted_and_others_kept() {
+        let dir = scratch("prune");
+        let old = day_name(
+            stats_day()
+                .checked_sub_days(chrono::Days::new(100))
+                .unwrap(),
+        );
+        let recent = day_name(stats_day());
+        for name in [
+            format!("CALLS_{old}.json"),
+            format!("calls_{old}.jsonl"),
+            format!("CALLS_{recent}.json"),
+            format!("calls_{recent}.jsonl"),
+            "CALLS_x.json".to_string(),
+            "key_usage.json".to_string(),
+        ] {
+            fs::write(dir.join(name), "{}").unwrap();
+        }
+        Stats::new(&dir).prune(90);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), 4, "{left:?}");
+        assert!(!left.iter().any(|n| n.contains(&old)), "{left:?}");
+    }
+
+    /// Issue 12: one key was counted under two masked forms.
+    #[test]
+    fn a_key_counted_under_both_masks_is_merged_on_reading() {
+        let dir = scratch("masks");
+        let day = day_name(stats_day());
+        let text = format!(
+            r#"{{"date":"{day}","total":3,"success":3,"failed":0,"timeout":0,"retry":0,"last_updated":"x","keys":{{"sk-or-v1-abc\u2026xyz":{{"total":2,"success":2,"failed":0,"timeout":0}},"sk-or-v1-abc...xyz":{{"total":1,"success":1,"failed":0,"timeout":0}}}}}}"#
+        );
+        fs::write(dir.join(format!("CALLS_{day}.json")), text).unwrap();
+        let stats = Stats::new(&dir);
+        let today = stats.today();
+        assert_eq!(today.keys.len(), 1, "{:?}", today.keys);
+        assert_eq!(today.keys["sk-or-v1-abc...xyz"].total, 3);
     }
 
     #[test]

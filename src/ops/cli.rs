@@ -141,19 +141,25 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, String> {
         None => (PathBuf::from(".env"), false),
     };
     let raw = RawSettings::load(&path, required).map_err(|e| e.to_string())?;
+    let notes = raw.unknown_settings();
     let serve_args = ServeArgs {
         env_file: args.env_file.clone(),
         demo: args.demo,
     };
     match args.command {
-        Command::Serve => serve(raw, &path, args.demo),
+        Command::Serve => {
+            for note in &notes {
+                log::warn!("{note}");
+            }
+            serve(raw, &path, args.demo)
+        }
         Command::Stats => {
             let config = raw.validate().map_err(|e| e.to_string())?;
             inspect::stats(&config, args.days.unwrap_or(14), args.json);
             Ok(ExitCode::SUCCESS)
         }
         Command::Models => inspect::models(&validated(raw, args.demo)?.0, args.json),
-        Command::Check => inspect::check(&validated(raw, args.demo)?.0, args.json),
+        Command::Check => inspect::check(&validated(raw, args.demo)?.0, &notes, args.json),
         Command::Daemon(action) => {
             let config = raw.validate().map_err(|e| e.to_string())?;
             match action {

@@ -107,13 +107,16 @@ pub fn models(config: &Config, json: bool) -> Result<ExitCode, String> {
 }
 
 /// `check`: the settings, then each key's answer from `GET /key` with its free quota today.
-pub fn check(config: &Config, json: bool) -> Result<ExitCode, String> {
+pub fn check(config: &Config, notes: &[String], json: bool) -> Result<ExitCode, String> {
     let upstream = Upstream::new(config)?;
     let mut results = Vec::new();
     let mut all_good = !config.keys.is_empty();
     for key in &config.keys {
         let (state, daily) = match upstream.get("/key", Some(key)) {
-            Err(e) => (format!("cannot reach OpenRouter: {e:?}"), Value::Null),
+            Err(e) => (
+                crate::api::error::ApiError::from(e).to_string(),
+                Value::Null,
+            ),
             Ok(response) => {
                 let status = response.status;
                 let body: Value = response
@@ -154,10 +157,14 @@ pub fn check(config: &Config, json: bool) -> Result<ExitCode, String> {
             "strategy": config.strategy.to_string(),
             "max_concurrent_requests": config.max_concurrent,
             "keys": results,
+            "warnings": notes,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         println!("settings: valid");
+        for note in notes {
+            println!("  warning: {note}");
+        }
         println!("  listen        http://{}/v1", config.listen);
         println!("  upstream      {}", config.base_url);
         if let Some(proxy) = &config.http_proxy {
@@ -214,7 +221,11 @@ pub fn stats(config: &Config, days: u32, json: bool) {
     );
     let mut sum = crate::journal::stats::DayCounters::default();
     for d in &days {
-        let date = format!("{}-{}-{}", &d.date[..4], &d.date[4..6], &d.date[6..]);
+        // A file's date may be anything: shown as it is unless it is YYYYMMDD.
+        let date = match (d.date.get(..4), d.date.get(4..6), d.date.get(6..)) {
+            (Some(y), Some(m), Some(day)) if d.date.len() == 8 => format!("{y}-{m}-{day}"),
+            _ => d.date.clone(),
+        };
         println!(
             "{date:<10}  {:>6}  {:>7}  {:>6}  {:>7}  {:>5}  {:>10}  {:>10}",
             d.total, d.success, d.failed, d.timeout, d.retry, d.prompt_tokens, d.completion_tokens

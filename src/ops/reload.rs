@@ -75,7 +75,12 @@ pub fn apply(state: &AppState, path: &Path) {
         );
         return;
     }
-    let config = match RawSettings::load(path, true).and_then(|raw| raw.validate()) {
+    let config = match RawSettings::load(path, true).and_then(|raw| {
+        for note in raw.unknown_settings() {
+            log::warn!("{note}");
+        }
+        raw.validate()
+    }) {
         Ok(config) => config,
         Err(e) => {
             log::warn!(

@@ -1,9 +1,12 @@
-//! Secrets: masking keys for anything a person or a file may see, and comparing them in
+//! Secrets: masking keys for anything a person or a file may see, redacting them from text
+//! that came from elsewhere (an upstream that quotes the key back), and comparing them in
 //! constant time. Every log line, header and error message that names a key goes through
-//! [`mask_key`].
+//! [`mask_key`]; every upstream text that reaches a client, a log or a file goes through a
+//! [`Redactor`].
 
-/// Shows enough of a key to tell keys apart (`sk-or-v1-abc…xyz`) and nothing more.
-/// Short strings, which would reveal too much of themselves, become `***`.
+/// Shows enough of a key to tell keys apart (`sk-or-v1-abc...xyz`) and nothing more, in ASCII
+/// (the same form in headers, files and the panel). Short strings, which would reveal too much
+/// of themselves, become `***`.
 pub fn mask_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     if chars.len() < 20 {
@@ -11,7 +14,70 @@ pub fn mask_key(key: &str) -> String {
     }
     let head: String = chars[..12].iter().collect();
     let tail: String = chars[chars.len() - 3..].iter().collect();
-    format!("{head}…{tail}")
+    format!("{head}...{tail}")
+}
+
+/// A masked key in the one form used now: older files wrote the ellipsis as one character.
+pub fn normalize_mask(masked: &str) -> String {
+    masked.replace('\u{2026}', "...")
+}
+
+/// Replaces every configured secret found in a text by its mask.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    /// Each secret with its mask, longest first (a key that contains another is replaced whole).
+    secrets: Vec<(String, String)>,
+}
+
+impl Redactor {
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Redactor {
+        let mut secrets: Vec<(String, String)> = secrets
+            .into_iter()
+            .filter(|s| s.len() >= 8)
+            .map(|s| (s.to_string(), mask_key(s)))
+            .collect();
+        secrets.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+        secrets.dedup_by(|a, b| a.0 == b.0);
+        Redactor { secrets }
+    }
+
+    /// `text` with every secret masked (borrowed when there was none).
+    pub fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        let mut out = std::borrow::Cow::Borrowed(text);
+        for (secret, masked) in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = std::borrow::Cow::Owned(out.replace(secret.as_str(), masked));
+            }
+        }
+        out
+    }
+
+    /// Masks every secret inside a JSON value's strings (keys and values).
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => {
+                if let std::borrow::Cow::Owned(clean) = self.redact(s) {
+                    *s = clean;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::Object(map) => {
+                let dirty: Vec<String> = map
+                    .keys()
+                    .filter(|k| matches!(self.redact(k), std::borrow::Cow::Owned(_)))
+                    .cloned()
+                    .collect();
+                for key in dirty {
+                    if let Some(v) = map.remove(&key) {
+                        map.insert(self.redact(&key).into_owned(), v);
+                    }
+                }
+                map.values_mut().for_each(|v| self.redact_json(v));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Compares two secrets without an early exit, so timing does not reveal how much matched.
@@ -42,8 +108,29 @@ mod tests {
     #[test]
     fn masks_keep_prefix_and_last_three() {
         let key = "sk-or-v1-abcdef0123456789abcdef0123456789xyz";
-        assert_eq!(mask_key(key), "sk-or-v1-abc…xyz");
+        assert_eq!(mask_key(key), "sk-or-v1-abc...xyz");
+        assert_eq!(
+            normalize_mask("sk-or-v1-abc\u{2026}xyz"),
+            "sk-or-v1-abc...xyz"
+        );
         assert_eq!(mask_key("short-secret"), "***");
+    }
+
+    #[test]
+    fn redaction_masks_every_secret_in_text_and_json() {
+        let key = "sk-or-v1-abcdef0123456789abcdef0123456789xyz";
+        let r = Redactor::new([key, "proxy-secret-123"]);
+        assert_eq!(
+            r.redact(&format!("Authorization: Bearer {key} and proxy-secret-123")),
+            "Authorization: Bearer sk-or-v1-abc...xyz and ***"
+        );
+        assert!(matches!(
+            r.redact("nothing here"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let mut v = serde_json::json!({"error": {"message": format!("bad key {key}"), key: [key]}});
+        r.redact_json(&mut v);
+        assert!(!v.to_string().contains(key), "{v}");
     }
 
     #[test]

@@ -126,6 +126,35 @@ fn settings_come_from_dotenv_and_the_environment_wins() {
     let health = get(proxy.addr, "/health").json();
     assert_eq!(health["openrouter_key_configured"], false);
     assert_eq!(health["concurrency"]["limit"], 4);
+
+    // Issue 12: an empty variable in the environment counts as unset, as in the file.
+    let proxy = spawn(
+        &dir,
+        &[("MAX_CONCURRENT_REQUESTS", ""), ("PORT", " ")],
+        &["--env-file", "other.env"],
+    );
+    let health = get(proxy.addr, "/health").json();
+    assert_eq!(health["concurrency"]["limit"], 4);
+}
+
+#[test]
+fn a_misspelt_setting_is_named_at_start_and_in_check() {
+    // Issue 12: it used to pass silently.
+    let dir = empty_dir();
+    std::fs::write(dir.join(".env"), "PORT=0\nMAX_CONCURENT_REQUESTS=3\n").unwrap();
+    let proxy = spawn(&dir, &[], &["--demo"]);
+    let log = proxy.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("MAX_CONCURENT_REQUESTS")
+            && log.contains("did you mean MAX_CONCURRENT_REQUESTS?"),
+        "{log}"
+    );
+    let out = command(&dir, &[], &["check", "--demo"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("did you mean MAX_CONCURRENT_REQUESTS?"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -180,7 +209,7 @@ fn the_log_has_one_line_per_request_and_never_the_key() {
     let log = proxy.log.lock().unwrap().join("\n");
     assert!(log.contains("POST /v1/chat/completions 502"), "{log}");
     assert!(
-        log.contains("sk-or-v1-sec…789"),
+        log.contains("sk-or-v1-sec...789"),
         "the banner shows the key masked: {log}"
     );
     assert!(!log.contains(key), "{log}");
@@ -241,7 +270,7 @@ fn models_and_check_print_tables_or_json() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("settings: valid"), "{text}");
     assert!(
-        text.contains("sk-or-v1-dem…eam") && text.contains(" ok"),
+        text.contains("sk-or-v1-dem...eam") && text.contains(" ok"),
         "{text}"
     );
     assert!(!text.contains("demo-key-for"), "the key is masked: {text}");
