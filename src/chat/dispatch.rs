@@ -24,7 +24,7 @@ use crate::autopilot::max_tokens;
 use crate::autopilot::model_choice::{Needs, Ranking, Target, guard_paid_features, rank, resolve};
 use crate::autopilot::tokens::PromptSize;
 use crate::chat::answer::finish_completion;
-use crate::chat::relay::SseRelay;
+use crate::chat::relay::{EarlyFailure, SseRelay};
 use crate::chat::request::ChatRequest;
 use crate::config::Config;
 use crate::journal::call_record::CallRecord;
@@ -369,15 +369,15 @@ fn attempt(
     if stream && !response.is_json {
         return SseRelay::start(response.body)
             .map(|relay| Answer::Stream(Box::new(relay)))
-            .map_err(|early| match early.error {
-                Some(error) => {
+            .map_err(|early| match early {
+                EarlyFailure::ErrorEvent(error) => {
                     let body = json!({ "error": error }).to_string();
                     envelope_failure(from_upstream(200, body.as_bytes(), None))
                 }
-                None => (
+                EarlyFailure::NoEvent => (
                     Failure::BadAnswer,
                     ApiError::UpstreamInvalid {
-                        detail: early.message,
+                        detail: "the stream ended before its first event".into(),
                     },
                 ),
             });
