@@ -484,3 +484,37 @@ fn issue_12_a_client_leaving_mid_stream_leaves_what_it_got_in_the_capture() {
     assert!(text.starts_with("w0 w1 w2 "), "{capture}");
     assert!(!events.contains("[DONE]"), "{events}");
 }
+
+#[test]
+fn issue_15_a_whole_answers_record_says_what_dispatch_did() {
+    let d = DebugProxy::start(&[("RETRY_POLICY", "smart")]);
+    d.on();
+    d.proxy.fake.push(Script::json(
+        429,
+        openrouter_proxy::demo::ERR_PROVIDER_RATE_LIMITED,
+    ));
+    let r = post_chat(d.proxy.addr, HELLO);
+    assert_eq!(r.status, 200);
+    d.proxy.fake.push(Script::json(402, ERR_NO_CREDITS));
+    post_chat(d.proxy.addr, HELLO).expect_error(402);
+    assert_eq!(post_chat(d.proxy.addr, HELLO_STREAM).status, 200);
+
+    let calls = get(d.proxy.addr, "/debug/calls").json();
+    let calls = calls["calls"].as_array().unwrap();
+    let (stream, refused, answered) = (&calls[0], &calls[1], &calls[2]);
+    assert_eq!(answered["model"], r.header("X-Proxy-Model").unwrap());
+    assert_eq!(answered["attempts"], 2);
+    assert_eq!(answered["prompt_tokens"], 15);
+    assert_eq!(answered["outcome"], "success");
+    assert_eq!(refused["attempts"], 1);
+    assert_eq!(refused["outcome"], "failed");
+    assert_eq!(
+        refused["error"],
+        "Insufficient credits. Add more using https://openrouter.ai/settings/credits"
+    );
+    // One key, one name, whichever way the call was answered.
+    let key = get(d.proxy.addr, "/debug/keys").json()["keys"][0]["key"].clone();
+    for call in [stream, refused, answered] {
+        assert_eq!(call["key"], key, "{call}");
+    }
+}

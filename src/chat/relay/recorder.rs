@@ -9,7 +9,7 @@
 //! received. Captures keep at most [`MAX_CAPTURED_BYTES`] of events and of text.
 
 use crate::chat::relay::end::StreamEnd;
-use crate::journal::call_record::{CallRecord, Ending, Response};
+use crate::journal::call_record::{CallRecord, CallReport, Response};
 use crate::journal::stats::Outcome;
 
 /// The most of a stream's raw events, and of its text, a capture keeps.
@@ -93,18 +93,18 @@ impl StreamRecorder {
         model: Option<&str>,
         usage: (u64, u64),
     ) {
-        self.record.finish(Ending {
-            status: 200,
+        let report = CallReport {
             outcome,
             model: model.map(str::to_string),
             key: Some(self.key.clone()),
             attempts: self.attempts,
             usage,
             error,
-            response: Response::Stream {
-                text: &self.text,
-                raw: &self.events,
-            },
-        });
+        };
+        let response = Response::Stream {
+            text: &self.text,
+            raw: &self.events,
+        };
+        self.record.finish(200, report, response);
     }
 }
