@@ -6,15 +6,16 @@
 //! proxy still serves (see `model_choice.rs` for what it does then).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::api::error::{ApiError, from_upstream};
-use crate::upstream::client::Upstream;
+use crate::upstream::client::{Upstream, UpstreamError};
 use crate::util::fs::write_atomically;
 use crate::util::sync::{lock, read, write};
 
@@ -266,15 +267,16 @@ impl Catalog {
         self.snapshot()
     }
 
-    /// Fetches the list from OpenRouter; on success swaps it in and saves it to the cache.
-    pub fn refresh(&self, upstream: &Upstream, key: Option<&str>) -> Result<usize, ApiError> {
+    /// Fetches the list from OpenRouter; on success swaps it in, saves it to the cache and
+    /// returns how many free models it has.
+    pub(crate) fn refresh(
+        &self,
+        upstream: &Upstream,
+        key: Option<&str>,
+    ) -> Result<usize, CatalogError> {
         let result = fetch(upstream, key).and_then(|(bytes, list)| {
             let snapshot =
-                Snapshot::from_list(&list, Some(SystemTime::now())).ok_or_else(|| {
-                    ApiError::UpstreamInvalid {
-                        detail: "the model list has no 'data' array".into(),
-                    }
-                })?;
+                Snapshot::from_list(&list, Some(SystemTime::now())).ok_or(CatalogError::NoData)?;
             if let Err(e) = write_atomically(&self.cache_file, &bytes) {
                 log::warn!(
                     "cannot save the model list to {}: {e}",
@@ -291,23 +293,66 @@ impl Catalog {
     }
 }
 
-fn fetch(upstream: &Upstream, key: Option<&str>) -> Result<(Vec<u8>, Value), ApiError> {
-    let response = upstream.get("/models", key)?;
-    let status = response.status;
-    let retry_after = response.retry_after.clone();
-    let bytes =
-        response
-            .body
-            .read_all(MAX_LIST_BYTES)
-            .map_err(|e| ApiError::UpstreamUnreachable {
-                detail: format!("reading the model list failed: {e}"),
-            })?;
-    if status != 200 {
-        return Err(from_upstream(status, &bytes, retry_after));
+/// Why the model list could not be loaded.
+#[derive(Debug)]
+pub(crate) enum CatalogError {
+    /// No answer from OpenRouter.
+    Unreachable(UpstreamError),
+    /// The answer broke off.
+    Cut(io::Error),
+    /// OpenRouter answered with an error status; its message, or the start of its body.
+    Refused {
+        status: u16,
+        message: String,
+    },
+    NotJson(serde_json::Error),
+    /// JSON without the `data` array of models.
+    NoData,
+}
+
+impl fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CatalogError::Unreachable(UpstreamError::Timeout { phase, after }) => write!(
+                f,
+                "OpenRouter did not answer in time ({phase}, {:.1} s)",
+                after.as_secs_f64()
+            ),
+            CatalogError::Unreachable(UpstreamError::Unreachable(detail)) => {
+                write!(f, "cannot reach OpenRouter: {detail}")
+            }
+            CatalogError::Cut(e) => write!(f, "reading the model list failed: {e}"),
+            CatalogError::Refused { status, message } => {
+                write!(f, "OpenRouter answered HTTP {status}: {message}")
+            }
+            CatalogError::NotJson(e) => write!(f, "the model list is not JSON: {e}"),
+            CatalogError::NoData => f.write_str("the model list has no 'data' array"),
+        }
     }
-    let list = serde_json::from_slice(&bytes).map_err(|e| ApiError::UpstreamInvalid {
-        detail: format!("the model list is not JSON: {e}"),
-    })?;
+}
+
+fn fetch(upstream: &Upstream, key: Option<&str>) -> Result<(Vec<u8>, Value), CatalogError> {
+    let response = upstream
+        .get("/models", key)
+        .map_err(CatalogError::Unreachable)?;
+    let status = response.status;
+    let bytes = response
+        .body
+        .read_all(MAX_LIST_BYTES)
+        .map_err(CatalogError::Cut)?;
+    if status != 200 {
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let message = match parsed["error"]["message"].as_str() {
+            Some(message) => message.to_string(),
+            None if bytes.trim_ascii().is_empty() => "an empty body".to_string(),
+            None => String::from_utf8_lossy(bytes.trim_ascii())
+                .chars()
+                .take(200)
+                .collect(),
+        };
+        return Err(CatalogError::Refused { status, message });
+    }
+    let list = serde_json::from_slice(&bytes).map_err(CatalogError::NotJson)?;
     Ok((bytes, list))
 }
 

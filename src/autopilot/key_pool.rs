@@ -15,22 +15,21 @@ use std::time::{Duration, SystemTime};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::api::error::ApiError;
-pub use crate::config::Strategy;
+use crate::autopilot::key_shortage::KeyShortage;
+use crate::config::Strategy;
 use crate::upstream::failure::Failure;
 use crate::util::clock::{epoch_ms, from_epoch_ms, next_quota_reset, quota_day};
 use crate::util::fs::write_atomically;
 use crate::util::random::Random;
 use crate::util::secret::mask_key;
 use crate::util::sync::{lock, wait_timeout};
-use crate::util::time_format::human_duration;
 
 /// A key chosen for one attempt.
 #[derive(Clone)]
-pub struct KeyLease {
-    pub index: usize,
-    pub secret: Arc<str>,
-    pub masked: String,
+pub(crate) struct KeyLease {
+    pub(crate) index: usize,
+    pub(crate) secret: Arc<str>,
+    pub(crate) masked: String,
 }
 
 impl std::fmt::Debug for KeyLease {
@@ -40,6 +39,8 @@ impl std::fmt::Debug for KeyLease {
     }
 }
 
+/// Public only because the integration tests reach it through `AppState::keys` to put a key
+/// in a known state; everything but [`KeyPool::record_failure`] is the crate's own.
 pub struct KeyPool {
     secrets: Vec<Arc<str>>,
     strategy: Strategy,
@@ -72,14 +73,14 @@ struct KeyState {
 
 /// A key's state for `/health`, the panel and `check`.
 #[derive(Debug, Clone, Serialize)]
-pub struct KeyReport {
-    pub key: String,
-    pub state: &'static str,
-    pub used_today: u32,
-    pub daily_limit: u32,
-    pub limit_from_openrouter: bool,
+pub(crate) struct KeyReport {
+    pub(crate) key: String,
+    pub(crate) state: &'static str,
+    pub(crate) used_today: u32,
+    pub(crate) daily_limit: u32,
+    pub(crate) limit_from_openrouter: bool,
     /// Epoch milliseconds when a resting or exhausted key comes back.
-    pub until_ms: Option<u64>,
+    pub(crate) until_ms: Option<u64>,
 }
 
 /// What is saved to `key_usage.json`.
@@ -101,7 +102,7 @@ struct SavedKey {
 impl KeyPool {
     /// A pool for `secrets` (duplicates dropped), restoring today's counts from `cache_dir`,
     /// with a thread that saves them after each change.
-    pub fn start(
+    pub(crate) fn start(
         secrets: &[String],
         strategy: Strategy,
         default_limit: u32,
@@ -159,15 +160,15 @@ impl KeyPool {
         pool
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
 
-    pub fn strategy(&self) -> Strategy {
+    pub(crate) fn strategy(&self) -> Strategy {
         self.strategy
     }
 
-    pub fn secrets(&self) -> &[Arc<str>] {
+    pub(crate) fn secrets(&self) -> &[Arc<str>] {
         &self.secrets
     }
 
@@ -189,9 +190,9 @@ impl KeyPool {
     }
 
     /// Whether some key could serve now; the error says why not and when that changes.
-    pub fn check_available(&self, free_model: bool) -> Result<(), ApiError> {
+    pub(crate) fn check_available(&self, free_model: bool) -> Result<(), KeyShortage> {
         if self.secrets.is_empty() {
-            return Err(ApiError::NoApiKey);
+            return Err(KeyShortage::NoKeys);
         }
         let now = SystemTime::now();
         let state = self.state();
@@ -203,7 +204,7 @@ impl KeyPool {
     }
 
     /// Counts one free-model call that reached OpenRouter against the key's daily allowance.
-    pub fn record_use(&self, index: usize) {
+    pub(crate) fn record_use(&self, index: usize) {
         let mut state = self.state();
         if let Some(key) = state.keys.get_mut(index) {
             key.used += 1;
@@ -215,9 +216,13 @@ impl KeyPool {
     /// Picks a key for one attempt, skipping `exclude`. For a free model the key must also be
     /// within its daily allowance and not resting. Use is counted by [`KeyPool::record_use`],
     /// once the attempt has reached OpenRouter.
-    pub fn choose(&self, exclude: &[usize], free_model: bool) -> Result<KeyLease, ApiError> {
+    pub(crate) fn choose(
+        &self,
+        exclude: &[usize],
+        free_model: bool,
+    ) -> Result<KeyLease, KeyShortage> {
         if self.secrets.is_empty() {
-            return Err(ApiError::NoApiKey);
+            return Err(KeyShortage::NoKeys);
         }
         let now = SystemTime::now();
         let mut state = self.state();
@@ -253,8 +258,8 @@ impl KeyPool {
         })
     }
 
-    /// The error for "no key can serve now": when that changes, and why.
-    fn none_available(&self, state: &PoolState, exclude: &[usize], now: SystemTime) -> ApiError {
+    /// Why no key can serve now, and when that changes.
+    fn none_available(&self, state: &PoolState, exclude: &[usize], now: SystemTime) -> KeyShortage {
         let candidates: Vec<&KeyState> = state
             .keys
             .iter()
@@ -263,14 +268,7 @@ impl KeyPool {
             .map(|(_, k)| k)
             .collect();
         if candidates.iter().all(|k| k.disabled) {
-            return ApiError::Unavailable {
-                status: 401,
-                code: "all_keys_rejected",
-                message: "OpenRouter refused every configured key (401); check \
-                          OPENROUTER_API_KEY / OPENROUTER_API_KEYS in .env"
-                    .into(),
-                retry_after: None,
-            };
+            return KeyShortage::AllRejected;
         }
         let back_at = candidates
             .iter()
@@ -283,29 +281,13 @@ impl KeyPool {
             .iter()
             .filter(|k| !k.disabled)
             .all(|k| k.out_until.is_some_and(|t| t > now) || k.used >= k.limit);
-        let message = if all_daily {
-            format!(
-                "every key has used today's free-model allowance ({} a day per account); it \
-                 comes back in {} (at 00:00 UTC or OpenRouter's reset time). Keys of other \
-                 OpenRouter accounts in OPENROUTER_API_KEYS would add allowance",
-                self.default_limit,
-                human_duration(wait)
-            )
+        if all_daily {
+            KeyShortage::DailyAllowance {
+                limit: self.default_limit,
+                wait,
+            }
         } else {
-            format!(
-                "every key is resting after OpenRouter's per-minute free limit; try again in {}",
-                human_duration(wait)
-            )
-        };
-        ApiError::Unavailable {
-            status: 429,
-            code: if all_daily {
-                "free_quota_exhausted"
-            } else {
-                "free_rate_limited"
-            },
-            message,
-            retry_after: Some(wait.as_secs().max(1)),
+            KeyShortage::PerMinute { wait }
         }
     }
 
@@ -334,7 +316,7 @@ impl KeyPool {
 
     /// Takes the allowance and use that `GET /key` reported for this key: OpenRouter's count is
     /// the truth, whatever the proxy counted.
-    pub fn apply_key_info(&self, index: usize, limit: Option<u32>, used: Option<u32>) {
+    pub(crate) fn apply_key_info(&self, index: usize, limit: Option<u32>, used: Option<u32>) {
         let mut state = self.state();
         let Some(key) = state.keys.get_mut(index) else {
             return;
@@ -351,7 +333,7 @@ impl KeyPool {
     }
 
     /// Every key's state, masked.
-    pub fn report(&self) -> Vec<KeyReport> {
+    pub(crate) fn report(&self) -> Vec<KeyReport> {
         let now = SystemTime::now();
         let state = self.state();
         state
@@ -398,7 +380,7 @@ impl KeyPool {
     }
 
     /// Writes today's counts now.
-    pub fn save(&self) {
+    pub(crate) fn save(&self) {
         let saved = {
             let state = self.state();
             SavedUsage {
@@ -529,8 +511,7 @@ mod tests {
         p.record_failure(0, &Failure::KeyRejected);
         assert_eq!(picks(&p, 4), vec![1, 1, 1, 1]);
         assert!(p.choose(&[], false).is_ok_and(|k| k.index == 1));
-        let e = p.choose(&[1], true).unwrap_err();
-        assert_eq!(e.status(), 401);
+        assert_eq!(p.choose(&[1], true).unwrap_err(), KeyShortage::AllRejected);
     }
 
     #[test]
@@ -539,7 +520,10 @@ mod tests {
         p.apply_key_info(0, Some(2), Some(0));
         picks(&p, 2);
         let e = p.choose(&[], true).unwrap_err();
-        assert_eq!(e.status(), 429);
+        assert!(
+            matches!(e, KeyShortage::DailyAllowance { limit: 50, .. }),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("allowance"), "{e}");
         // An explicit reset in the past means the key is back.
         let p = pool(1, Strategy::RoundRobin);

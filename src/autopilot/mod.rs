@@ -4,9 +4,11 @@
 
 pub(crate) mod catalog;
 pub(crate) mod key_pool;
+pub(crate) mod key_shortage;
 pub(crate) mod limiter;
 pub(crate) mod max_tokens;
 pub(crate) mod model_choice;
 pub(crate) mod model_health;
+pub(crate) mod model_refused;
 pub(crate) mod retry_rule;
 pub(crate) mod tokens;

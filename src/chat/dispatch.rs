@@ -20,11 +20,11 @@ use crate::api::message::Reply;
 use crate::app::state::{AppState, Live};
 use crate::autopilot::catalog::Snapshot;
 use crate::autopilot::key_pool::KeyLease;
-use crate::autopilot::limiter::Refused;
 use crate::autopilot::max_tokens;
 use crate::autopilot::model_choice::{Needs, Ranking, Target, guard_paid_features, rank, resolve};
 use crate::autopilot::tokens::PromptSize;
 use crate::chat::answer::{Completion, finish_completion};
+use crate::chat::refusal::nothing_can_serve;
 use crate::chat::relay::{EarlyFailure, SseRelay};
 use crate::chat::request::ChatRequest;
 use crate::config::Config;
@@ -127,13 +127,7 @@ fn serve(
     // When no key can serve, say so now rather than after waiting for a slot.
     let free = !matches!(target, Target::Pinned { free: false, .. });
     live.keys.check_available(free)?;
-    let permit = state
-        .limiter
-        .acquire(config.queue_timeout)
-        .map_err(|refused| match refused {
-            Refused::TimedOut { waited, limit } => ApiError::QueueTimeout { waited, limit },
-            Refused::QueueFull { waiting } => ApiError::QueueFull { waiting },
-        })?;
+    let permit = state.limiter.acquire(config.queue_timeout)?;
 
     let mut tried_models: Vec<String> = Vec::new();
     let mut excluded_keys: Vec<usize> = Vec::new();
@@ -160,7 +154,7 @@ fn serve(
         };
         let key = match live.keys.choose(&excluded_keys, free) {
             Ok(key) => key,
-            Err(e) => return Err(last_error.unwrap_or(e)),
+            Err(shortage) => return Err(last_error.unwrap_or(shortage.into())),
         };
         *attempted = Some(Attempted {
             model: model.clone(),
@@ -276,36 +270,6 @@ fn ranking(
         exclude,
         Instant::now(),
     )
-}
-
-/// Why no free model can take a request: none is able to (400), or all able ones are cooling
-/// down (503, with when the first comes back).
-fn nothing_can_serve(ranking: &Ranking, prompt: &PromptSize) -> ApiError {
-    if ranking.capable == 0 {
-        return ApiError::bad_request(
-            format!(
-                "no free model can serve this request: it needs tools, image input, a \
-                 response_format, or a context larger than its prompt of about {} tokens, and \
-                 none has all it needs; GET /v1/models shows what each supports",
-                prompt.tokens()
-            ),
-            None,
-        );
-    }
-    let wait = ranking
-        .next_back
-        .map(|t| t.saturating_duration_since(Instant::now()))
-        .unwrap_or_default();
-    ApiError::Unavailable {
-        status: 503,
-        code: "models_cooling_down",
-        message: format!(
-            "every free model able to serve this request is resting after rate limits or \
-             errors; the first is back in {}",
-            crate::util::time_format::human_duration(wait)
-        ),
-        retry_after: Some(wait.as_secs().max(1)),
-    }
 }
 
 /// The body to send for `model` with `limit`: the client's bytes when they already say that
