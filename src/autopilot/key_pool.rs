@@ -7,19 +7,19 @@
 //! `CACHE_DIR/key_usage.json` by a background thread, so a restart remembers it; the file names
 //! keys only by a fingerprint and their masked form, never the key itself.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::autopilot::key_shortage::KeyShortage;
+use crate::autopilot::key_usage_file::{KeyUsageFile, SavedDay};
 use crate::config::Strategy;
 use crate::upstream::failure::Failure;
-use crate::util::clock::{epoch_ms, from_epoch_ms, next_quota_reset, quota_day};
-use crate::util::fs::write_atomically;
+use crate::util::clock::{epoch_ms, next_quota_reset, quota_day};
 use crate::util::random::Random;
 use crate::util::secret::mask_key;
 use crate::util::sync::{lock, wait_timeout};
@@ -50,7 +50,7 @@ pub struct KeyPool {
     /// Set when the state changed and the file is behind; the saver thread waits on it.
     dirty: Mutex<bool>,
     changed: Condvar,
-    file: PathBuf,
+    file: KeyUsageFile,
 }
 
 struct PoolState {
@@ -83,22 +83,6 @@ pub(crate) struct KeyReport {
     pub(crate) until_ms: Option<u64>,
 }
 
-/// What is saved to `key_usage.json`.
-#[derive(Serialize, Deserialize, Default)]
-struct SavedUsage {
-    date: String,
-    keys: Vec<SavedKey>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SavedKey {
-    fingerprint: String,
-    masked: String,
-    used: u32,
-    limit: u32,
-    out_until_ms: Option<u64>,
-}
-
 impl KeyPool {
     /// A pool for `secrets` (duplicates dropped), restoring today's counts from `cache_dir`,
     /// with a thread that saves them after each change.
@@ -115,26 +99,21 @@ impl KeyPool {
             }
         }
         let today = quota_day();
-        let file = cache_dir.join("key_usage.json");
-        let saved = std::fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<SavedUsage>(&b).ok())
-            .filter(|s| s.date == today.to_string())
-            .unwrap_or_default();
-        let keys = unique
-            .iter()
-            .map(|secret| {
-                let mut state = KeyState {
+        let file = KeyUsageFile::in_dir(cache_dir);
+        let keys = file
+            .load(today, &unique)
+            .into_iter()
+            .map(|saved| match saved {
+                Some(day) => KeyState {
+                    used: day.used,
+                    limit: day.limit,
+                    out_until: day.out_until,
+                    ..KeyState::default()
+                },
+                None => KeyState {
                     limit: default_limit,
                     ..KeyState::default()
-                };
-                let print = fingerprint(secret);
-                if let Some(k) = saved.keys.iter().find(|k| k.fingerprint == print) {
-                    state.used = k.used;
-                    state.limit = k.limit.max(1);
-                    state.out_until = k.out_until_ms.map(from_epoch_ms);
-                }
-                state
+                },
             })
             .collect();
         let pool = Arc::new(KeyPool {
@@ -381,28 +360,21 @@ impl KeyPool {
 
     /// Writes today's counts now.
     pub(crate) fn save(&self) {
-        let saved = {
+        let (day, keys) = {
             let state = self.state();
-            SavedUsage {
-                date: state.day.to_string(),
-                keys: state
-                    .keys
-                    .iter()
-                    .zip(&self.secrets)
-                    .map(|(k, secret)| SavedKey {
-                        fingerprint: fingerprint(secret),
-                        masked: mask_key(secret),
-                        used: k.used,
-                        limit: k.limit,
-                        out_until_ms: k.out_until.map(epoch_ms),
-                    })
-                    .collect(),
-            }
+            let keys: Vec<SavedDay> = state
+                .keys
+                .iter()
+                .map(|k| SavedDay {
+                    used: k.used,
+                    limit: k.limit,
+                    out_until: k.out_until,
+                })
+                .collect();
+            (state.day, keys)
         };
-        let bytes = serde_json::to_vec_pretty(&saved).unwrap_or_default();
-        if let Err(e) = write_atomically(&self.file, &bytes) {
-            log::warn!("cannot save {}: {e}", self.file.display());
-        }
+        let secrets = self.secrets.iter().map(|s| &**s);
+        self.file.save(day, secrets.zip(keys));
     }
 }
 
@@ -440,31 +412,26 @@ fn save_while_alive(pool: &std::sync::Weak<KeyPool>) {
     }
 }
 
-/// A stable, one-way name for a key in files: FNV-1a, 64 bits, hex.
-fn fingerprint(secret: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in secret.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A folder no other test uses.
+    fn scratch() -> std::path::PathBuf {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        std::env::temp_dir().join(format!("orp-keys-{}-{nanos}-{n}", std::process::id()))
+    }
+
     fn pool(n: usize, strategy: Strategy) -> Arc<KeyPool> {
-        let dir = std::env::temp_dir().join(format!(
-            "orp-keys-{}-{:?}-{n}-{}",
-            std::process::id(),
-            strategy,
-            fingerprint(&format!("{:?}", SystemTime::now()))
-        ));
         let keys: Vec<String> = (0..n)
             .map(|i| format!("sk-or-v1-key{i}-0000000000000000000000"))
             .collect();
-        KeyPool::start(&keys, strategy, 50, &dir)
+        KeyPool::start(&keys, strategy, 50, &scratch())
     }
 
     /// Picks `n` keys, each used once.
@@ -538,7 +505,7 @@ mod tests {
 
     #[test]
     fn usage_survives_a_restart_without_the_key_in_the_file() {
-        let dir = std::env::temp_dir().join(format!("orp-keys-save-{}", std::process::id()));
+        let dir = scratch();
         let keys = vec!["sk-or-v1-persisted-000000000000000000000".to_string()];
         let p = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
         picks(&p, 3);
