@@ -1,6 +1,6 @@
 //! Classifies a failed upstream attempt: may it be retried, and is it the key's fault, the
 //! model's, or the request's? Read from the status, OpenRouter's error body and its headers,
-//! as the real error bodies in `tests/fixtures/openrouter/README.md` show them.
+//! as the real error bodies in `tests/fixtures/openrouter/errors/` show them.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -131,9 +131,18 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::{
-        ERR_NO_CREDITS, ERR_NO_ENDPOINTS, ERR_PER_DAY, ERR_PER_MIN, ERR_PROVIDER_RATE_LIMITED,
-    };
+
+    // Real error bodies; tests/fixtures/openrouter/README.md says where each comes from.
+    const ERR_PER_MIN: &str =
+        include_str!("../../tests/fixtures/openrouter/errors/free-models-per-min_429.json");
+    const ERR_PER_DAY: &str =
+        include_str!("../../tests/fixtures/openrouter/errors/free-models-per-day_429.json");
+    const ERR_PROVIDER_RATE_LIMITED: &str =
+        include_str!("../../tests/fixtures/openrouter/errors/provider-rate-limited_429.json");
+    const ERR_NO_ENDPOINTS: &str =
+        include_str!("../../tests/fixtures/openrouter/errors/no-endpoints-data-policy_404.json");
+    const ERR_NO_CREDITS: &str =
+        include_str!("../../tests/fixtures/openrouter/errors/insufficient-credits_402.json");
 
     #[test]
     fn real_rate_limit_bodies_are_told_apart() {
