@@ -5,7 +5,7 @@
 //! A client's own value above that is lowered to it. A prompt that leaves no room is refused
 //! before any upstream call. Pure functions of the model and the prompt.
 
-use crate::autopilot::catalog::{FREE_ROUTER, Model};
+use crate::autopilot::model::{FREE_ROUTER, Model};
 use crate::autopilot::tokens::{MIN_ANSWER_TOKENS, PromptSize};
 
 /// The answer-size field to send and its value.

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::autopilot::catalog::{FREE_ROUTER, Model, Snapshot};
+use crate::autopilot::catalog::Snapshot;
+use crate::autopilot::model::{FREE_ROUTER, Model};
 use crate::autopilot::model_health::{Health, ModelHealth};
 use crate::autopilot::model_refused::ModelRefused;
 use crate::autopilot::tokens::PromptSize;
