@@ -13,9 +13,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::api::error::{ApiError, from_upstream};
+use crate::api::error::{ApiError, from_upstream, from_upstream_error};
 use crate::api::message::Reply;
 use crate::app::state::{AppState, Live};
 use crate::autopilot::catalog::Snapshot;
@@ -363,8 +363,10 @@ fn attempt(
             .map(|relay| Answer::Stream(Box::new(relay)))
             .map_err(|early| match early {
                 EarlyFailure::ErrorEvent(error) => {
-                    let body = json!({ "error": error }).to_string();
-                    envelope_failure(from_upstream(200, body.as_bytes(), None))
+                    // The object itself is what to quote if it carries no message.
+                    let quoted = error.to_string();
+                    let error = from_upstream_error(200, Some(&error), quoted.as_bytes(), None);
+                    envelope_failure(error)
                 }
                 EarlyFailure::NoEvent => (
                     Failure::BadAnswer,
