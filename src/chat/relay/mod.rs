@@ -70,11 +70,7 @@ impl<R: Read + Send> SseRelay<R> {
     /// that ends, breaks or carries an error before that has sent the client nothing, so the
     /// call can be retried: that is an [`EarlyFailure`].
     pub(crate) fn start(reader: R) -> Result<SseRelay<R>, EarlyFailure> {
-        SseRelay::start_with(EventReader::new(reader))
-    }
-
-    fn start_with(events: EventReader<R>) -> Result<SseRelay<R>, EarlyFailure> {
-        let mut relay = SseRelay::from_events(events);
+        let mut relay = SseRelay::from_events(EventReader::new(reader));
         while relay.state.data_events() == 0 && !relay.done {
             let mut piece = Vec::new();
             let mut text = String::new();
