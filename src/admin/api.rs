@@ -6,11 +6,13 @@
 
 use std::time::Instant;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
 use crate::api::message::{HttpRequest, Reply};
 use crate::app::state::AppState;
+use crate::autopilot::model_view::ModelView;
 use crate::util::clock::{instant_epoch_ms, stats_day};
 use crate::util::time_format::day_name;
 
@@ -19,7 +21,7 @@ const PANEL: &str = include_str!("panel.html");
 const DAYS: u32 = 14;
 
 /// Answers a `/debug...` path; `check_key` enforces the proxy key.
-pub fn handle(
+pub(crate) fn handle(
     state: &AppState,
     req: &HttpRequest,
     check_key: impl Fn() -> Result<(), ApiError>,
@@ -129,29 +131,36 @@ fn calls(state: &AppState, req: &HttpRequest) -> Value {
     })
 }
 
+/// A free model as the panel lists it: the common view, and what the proxy has seen of it.
+#[derive(Serialize)]
+struct PanelModel<'a> {
+    #[serde(flatten)]
+    view: ModelView<'a>,
+    attempts: usize,
+    successes: usize,
+    /// Successes over attempts, once there was one.
+    success_rate: Option<f64>,
+    latency_ms: Option<f64>,
+    /// Epoch milliseconds when a cooling model is back.
+    cooling_until_ms: Option<u64>,
+}
+
 /// The free models with what the proxy has seen of each.
 fn models(state: &AppState) -> Value {
     let catalog = state.catalog.snapshot();
     let now = Instant::now();
-    let list: Vec<Value> = catalog
+    let list: Vec<PanelModel> = catalog
         .free_models()
         .map(|m| {
             let h = state.health.get(&m.id);
-            let cooling_until_ms = h.cooling_until.filter(|t| *t > now).map(instant_epoch_ms);
-            json!({
-                "id": m.id,
-                "name": m.name,
-                "context_length": m.context_length,
-                "max_completion_tokens": m.max_completion_tokens,
-                "input_modalities": m.input_modalities,
-                "parameter_count": m.parameters,
-                "tools": m.supports("tools"),
-                "attempts": h.attempts,
-                "successes": h.successes,
-                "success_rate": (h.attempts > 0).then(|| h.successes as f64 / h.attempts as f64),
-                "latency_ms": h.latency_ms.map(|l| l.round()),
-                "cooling_until_ms": cooling_until_ms,
-            })
+            PanelModel {
+                view: ModelView::of(m),
+                attempts: h.attempts,
+                successes: h.successes,
+                success_rate: (h.attempts > 0).then(|| h.successes as f64 / h.attempts as f64),
+                latency_ms: h.latency_ms.map(|l| l.round()),
+                cooling_until_ms: h.cooling_until.filter(|t| *t > now).map(instant_epoch_ms),
+            }
         })
         .collect();
     json!({ "models": list })

@@ -307,6 +307,17 @@ impl std::error::Error for ApiError {}
 pub fn from_upstream(status: u16, body: &[u8], retry_after: Option<String>) -> ApiError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let error = parsed.as_ref().and_then(|v| v.get("error"));
+    from_upstream_error(status, error, body, retry_after)
+}
+
+/// Builds the error for OpenRouter's `error` object (when there is one) in an answer with
+/// this status and body; the body is quoted when the object has no message.
+pub(crate) fn from_upstream_error(
+    status: u16,
+    error: Option<&Value>,
+    body: &[u8],
+    retry_after: Option<String>,
+) -> ApiError {
     let message = error
         .and_then(|e| e.get("message"))
         .and_then(Value::as_str)

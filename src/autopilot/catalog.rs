@@ -1,4 +1,5 @@
-//! The model catalog: OpenRouter's model list, which models are free, and what each can do.
+//! The model catalog: OpenRouter's model list as the proxy holds it (`model.rs` reads each
+//! entry).
 //!
 //! Loaded from `CACHE_DIR/models.json` at start (the last good copy), then from OpenRouter,
 //! and refreshed in the background. Readers take an immutable [`Snapshot`]; a refresh swaps in
@@ -6,130 +7,28 @@
 //! proxy still serves (see `model_choice.rs` for what it does then).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::api::error::{ApiError, from_upstream};
-use crate::upstream::client::Upstream;
+use crate::autopilot::model::Model;
+use crate::autopilot::model_view::openai_entry;
+use crate::upstream::client::{Upstream, UpstreamError};
 use crate::util::fs::write_durably;
 use crate::util::sync::{lock, read, write};
 
-/// OpenRouter's own router that picks a free model at random; free, but not a model itself.
-pub const FREE_ROUTER: &str = "openrouter/free";
 /// The model list is a few hundred KiB; refuse anything absurd.
 const MAX_LIST_BYTES: u64 = 64 << 20;
-
-/// One model, with the fields the proxy decides by.
-#[derive(Debug)]
-pub struct Model {
-    pub id: String,
-    pub name: String,
-    pub context_length: Option<u64>,
-    pub max_completion_tokens: Option<u64>,
-    pub input_modalities: Vec<String>,
-    pub output_modalities: Vec<String>,
-    pub supported_parameters: Vec<String>,
-    pub free: bool,
-    /// The parameter count when the id or name states it: "70B", "1.2B", "30B-A3B".
-    pub parameters: Option<String>,
-}
-
-impl Model {
-    pub fn supports(&self, parameter: &str) -> bool {
-        self.supported_parameters.iter().any(|p| p == parameter)
-    }
-
-    pub fn takes_images(&self) -> bool {
-        self.input_modalities.iter().any(|m| m == "image")
-    }
-
-    /// Reads one entry of OpenRouter's list; `None` when it has no id.
-    pub fn from_json(entry: &Value) -> Option<Model> {
-        let id = entry.get("id")?.as_str()?.to_string();
-        let name = entry["name"].as_str().unwrap_or(&id).to_string();
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let price = |field: &str| price_value(&entry["pricing"][field]);
-        let free = id == FREE_ROUTER
-            || (id.ends_with(":free") && price("prompt") == 0.0 && price("completion") == 0.0);
-        Some(Model {
-            context_length: entry["context_length"]
-                .as_u64()
-                .or_else(|| entry["top_provider"]["context_length"].as_u64()),
-            max_completion_tokens: entry["top_provider"]["max_completion_tokens"].as_u64(),
-            input_modalities: strings(&entry["architecture"]["input_modalities"]),
-            output_modalities: strings(&entry["architecture"]["output_modalities"]),
-            supported_parameters: strings(&entry["supported_parameters"]),
-            parameters: parameter_count(&id).or_else(|| parameter_count(&name)),
-            free,
-            name,
-            id,
-        })
-    }
-}
-
-/// Prices are decimal strings ("0", "0.0000003"), sometimes numbers; a missing one is zero.
-fn price_value(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => s.trim().parse().unwrap_or(f64::NAN),
-        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-        Value::Null => 0.0,
-        _ => f64::NAN,
-    }
-}
-
-/// Finds a parameter count such as `70b`, `1.2B`, `8x7b` or `30b-a3b` in an id or a name.
-pub fn parameter_count(text: &str) -> Option<String> {
-    let tokens: Vec<&str> = text
-        .split(|c: char| c == '-' || c == '/' || c == ':' || c == '_' || c.is_whitespace())
-        .map(|t| t.trim_matches(|c: char| c == '(' || c == ')' || c == ','))
-        .collect();
-    let size = |t: &str| -> Option<String> {
-        let number = t.strip_suffix(['b', 'B'])?;
-        let plain = |n: &str| {
-            !n.is_empty()
-                && n.chars().all(|c| c.is_ascii_digit() || c == '.')
-                && n.starts_with(|c: char| c.is_ascii_digit())
-                && !n.ends_with('.')
-        };
-        match number.split_once(['x', 'X']) {
-            Some((experts, each)) if plain(experts) && plain(each) => {
-                Some(format!("{experts}x{each}B"))
-            }
-            None if plain(number) => Some(format!("{number}B")),
-            _ => None,
-        }
-    };
-    for (i, token) in tokens.iter().enumerate() {
-        if let Some(total) = size(token) {
-            let active = tokens
-                .get(i + 1)
-                .and_then(|t| t.strip_prefix(['a', 'A']))
-                .and_then(size);
-            return Some(match active {
-                Some(active) => format!("{total}-A{active}"),
-                None => total,
-            });
-        }
-    }
-    None
-}
 
 /// An immutable view of the catalog.
 #[derive(Default)]
 pub struct Snapshot {
-    pub models: Vec<Arc<Model>>,
+    pub(crate) models: Vec<Arc<Model>>,
     by_id: HashMap<String, usize>,
     /// `/v1/models` bodies, ready to send: free models only, and all models.
     free_list: Vec<u8>,
@@ -177,11 +76,11 @@ impl Snapshot {
         self.by_id.get(id).map(|&i| &self.models[i])
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.models.is_empty()
     }
 
-    pub fn free_models(&self) -> impl Iterator<Item = &Arc<Model>> {
+    pub(crate) fn free_models(&self) -> impl Iterator<Item = &Arc<Model>> {
         self.models.iter().filter(|m| m.free)
     }
 
@@ -195,45 +94,13 @@ impl Snapshot {
     }
 
     /// The `/v1/models` body: free models only unless paid ones are allowed.
-    pub fn list_body(&self, include_paid: bool) -> &[u8] {
+    pub(crate) fn list_body(&self, include_paid: bool) -> &[u8] {
         if include_paid {
             &self.full_list
         } else {
             &self.free_list
         }
     }
-}
-
-/// One `/v1/models` entry: OpenRouter's fields kept, OpenAI's added, the useful ones lifted to
-/// the top level.
-fn openai_entry(entry: &Value, model: &Model) -> Value {
-    let mut out = entry.clone();
-    let Some(object) = out.as_object_mut() else {
-        return out;
-    };
-    object.insert("object".into(), json!("model"));
-    if !object.get("created").is_some_and(Value::is_u64) {
-        object.insert("created".into(), json!(0));
-    }
-    let owner = model
-        .id
-        .split_once('/')
-        .map_or("openrouter", |(owner, _)| owner);
-    object.insert("owned_by".into(), json!(owner));
-    object.insert("context_length".into(), json!(model.context_length));
-    object.insert(
-        "max_completion_tokens".into(),
-        json!(model.max_completion_tokens),
-    );
-    object.insert("input_modalities".into(), json!(model.input_modalities));
-    object.insert("output_modalities".into(), json!(model.output_modalities));
-    object.insert(
-        "supported_parameters".into(),
-        json!(model.supported_parameters),
-    );
-    object.insert("parameter_count".into(), json!(model.parameters));
-    object.insert("free".into(), json!(model.free));
-    out
 }
 
 /// The live catalog: the current snapshot, and whether the first load has been tried.
@@ -248,7 +115,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// A catalog holding what `CACHE_DIR/models.json` had, if anything.
-    pub fn new(cache_dir: &Path) -> Catalog {
+    pub(crate) fn new(cache_dir: &Path) -> Catalog {
         let cache_file = cache_dir.join("models.json");
         let cached = read_cache(&cache_file).unwrap_or_default();
         Catalog {
@@ -259,13 +126,13 @@ impl Catalog {
         }
     }
 
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         Arc::clone(&read(&self.current))
     }
 
     /// The snapshot, after waiting (at most `limit`) for the first load when nothing is known
     /// yet, so that the first requests after start-up see the real list.
-    pub fn snapshot_when_ready(&self, limit: Duration) -> Arc<Snapshot> {
+    pub(crate) fn snapshot_when_ready(&self, limit: Duration) -> Arc<Snapshot> {
         let snapshot = self.snapshot();
         if !snapshot.is_empty() {
             return snapshot;
@@ -275,15 +142,16 @@ impl Catalog {
         self.snapshot()
     }
 
-    /// Fetches the list from OpenRouter; on success swaps it in and saves it to the cache.
-    pub fn refresh(&self, upstream: &Upstream, key: Option<&str>) -> Result<usize, ApiError> {
+    /// Fetches the list from OpenRouter; on success swaps it in, saves it to the cache and
+    /// returns how many free models it has.
+    pub(crate) fn refresh(
+        &self,
+        upstream: &Upstream,
+        key: Option<&str>,
+    ) -> Result<usize, CatalogError> {
         let result = fetch(upstream, key).and_then(|(bytes, list)| {
             let snapshot =
-                Snapshot::from_list(&list, Some(SystemTime::now())).ok_or_else(|| {
-                    ApiError::UpstreamInvalid {
-                        detail: "the model list has no 'data' array".into(),
-                    }
-                })?;
+                Snapshot::from_list(&list, Some(SystemTime::now())).ok_or(CatalogError::NoData)?;
             if let Err(e) = write_durably(&self.cache_file, &bytes) {
                 log::warn!(
                     "cannot save the model list to {}: {e}",
@@ -300,23 +168,70 @@ impl Catalog {
     }
 }
 
-fn fetch(upstream: &Upstream, key: Option<&str>) -> Result<(Vec<u8>, Value), ApiError> {
-    let response = upstream.get("/models", key)?;
-    let status = response.status;
-    let retry_after = response.retry_after.clone();
-    let bytes =
-        response
-            .body
-            .read_all(MAX_LIST_BYTES)
-            .map_err(|e| ApiError::UpstreamUnreachable {
-                detail: format!("reading the model list failed: {e}"),
-            })?;
-    if status != 200 {
-        return Err(from_upstream(status, &bytes, retry_after));
+/// Why the model list could not be loaded.
+#[derive(Debug)]
+pub(crate) enum CatalogError {
+    /// No answer from OpenRouter.
+    Unreachable(UpstreamError),
+    /// The answer broke off.
+    Cut(io::Error),
+    /// OpenRouter answered with an error status; its message, or the start of its body.
+    Refused {
+        status: u16,
+        message: String,
+    },
+    NotJson(serde_json::Error),
+    /// JSON without the `data` array of models.
+    NoData,
+}
+
+impl fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CatalogError::Unreachable(UpstreamError::Timeout { phase, after }) => write!(
+                f,
+                "OpenRouter did not answer in time ({phase}, {:.1} s)",
+                after.as_secs_f64()
+            ),
+            CatalogError::Unreachable(UpstreamError::Unreachable(detail)) => {
+                write!(f, "cannot reach OpenRouter: {detail}")
+            }
+            // Background work serves no client; kept for completeness.
+            CatalogError::Unreachable(UpstreamError::ClientGone) => {
+                f.write_str("the call was dropped because its client went away")
+            }
+            CatalogError::Cut(e) => write!(f, "reading the model list failed: {e}"),
+            CatalogError::Refused { status, message } => {
+                write!(f, "OpenRouter answered HTTP {status}: {message}")
+            }
+            CatalogError::NotJson(e) => write!(f, "the model list is not JSON: {e}"),
+            CatalogError::NoData => f.write_str("the model list has no 'data' array"),
+        }
     }
-    let list = serde_json::from_slice(&bytes).map_err(|e| ApiError::UpstreamInvalid {
-        detail: format!("the model list is not JSON: {e}"),
-    })?;
+}
+
+fn fetch(upstream: &Upstream, key: Option<&str>) -> Result<(Vec<u8>, Value), CatalogError> {
+    let response = upstream
+        .get("/models", key)
+        .map_err(CatalogError::Unreachable)?;
+    let status = response.status;
+    let bytes = response
+        .body
+        .read_all(MAX_LIST_BYTES)
+        .map_err(CatalogError::Cut)?;
+    if status != 200 {
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let message = match parsed["error"]["message"].as_str() {
+            Some(message) => message.to_string(),
+            None if bytes.trim_ascii().is_empty() => "an empty body".to_string(),
+            None => String::from_utf8_lossy(bytes.trim_ascii())
+                .chars()
+                .take(200)
+                .collect(),
+        };
+        return Err(CatalogError::Refused { status, message });
+    }
+    let list = serde_json::from_slice(&bytes).map_err(CatalogError::NotJson)?;
     Ok((bytes, list))
 }
 
@@ -330,6 +245,7 @@ fn read_cache(path: &Path) -> Option<Snapshot> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::autopilot::model::FREE_ROUTER;
 
     fn fixture() -> Snapshot {
         let list: Value = serde_json::from_str(include_str!(
@@ -387,24 +303,6 @@ mod tests {
         let pro = snap.get("nex-agi/nex-n2-pro:free").unwrap();
         assert!(pro.supports("tools"));
         assert_eq!(pro.max_completion_tokens, Some(262144));
-    }
-
-    #[test]
-    fn parameter_counts_are_read_from_ids_and_names() {
-        let cases = [
-            ("meta-llama/llama-3.3-70b-instruct:free", Some("70B")),
-            ("liquid/lfm-2.5-1.2b-instruct:free", Some("1.2B")),
-            ("qwen/qwen3-next-80b-a3b-instruct:free", Some("80B-A3B")),
-            ("nvidia/nemotron-3-ultra-550b-a55b:free", Some("550B-A55B")),
-            ("mistralai/mixtral-8x7b-instruct", Some("8x7B")),
-            ("Meta: Llama 3.1 405B Instruct", Some("405B")),
-            ("openai/gpt-oss-120b:free", Some("120B")),
-            ("qwen/qwen3-coder:free", None),
-            ("google/gemini-2.5-flash", None),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(parameter_count(text).as_deref(), expected, "{text}");
-        }
     }
 
     #[test]

@@ -7,30 +7,29 @@
 //! `CACHE_DIR/key_usage.json` by a background thread, so a restart remembers it; the file names
 //! keys only by a fingerprint and their masked form, never the key itself.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::api::error::ApiError;
-pub use crate::config::Strategy;
+use crate::autopilot::key_shortage::KeyShortage;
+use crate::autopilot::key_usage_file::{KeyUsageFile, SavedDay};
+use crate::config::Strategy;
 use crate::upstream::failure::Failure;
-use crate::util::clock::{epoch_ms, from_epoch_ms, next_quota_reset, quota_day};
-use crate::util::fs::write_durably;
+use crate::util::clock::{epoch_ms, next_quota_reset, quota_day};
 use crate::util::random::Random;
 use crate::util::secret::mask_key;
 use crate::util::sync::{lock, wait_timeout};
-use crate::util::time_format::human_duration;
 
 /// A key chosen for one attempt.
 #[derive(Clone)]
-pub struct KeyLease {
-    pub index: usize,
-    pub secret: Arc<str>,
-    pub masked: String,
+pub(crate) struct KeyLease {
+    pub(crate) index: usize,
+    pub(crate) secret: Arc<str>,
+    pub(crate) masked: String,
 }
 
 impl std::fmt::Debug for KeyLease {
@@ -40,6 +39,8 @@ impl std::fmt::Debug for KeyLease {
     }
 }
 
+/// Public only because the integration tests reach it through `AppState::keys` to put a key
+/// in a known state; everything but [`KeyPool::record_failure`] is the crate's own.
 pub struct KeyPool {
     secrets: Vec<Arc<str>>,
     strategy: Strategy,
@@ -49,7 +50,7 @@ pub struct KeyPool {
     /// Set when the state changed and the file is behind; the saver thread waits on it.
     dirty: Mutex<bool>,
     changed: Condvar,
-    file: PathBuf,
+    file: KeyUsageFile,
 }
 
 struct PoolState {
@@ -72,36 +73,20 @@ struct KeyState {
 
 /// A key's state for `/health`, the panel and `check`.
 #[derive(Debug, Clone, Serialize)]
-pub struct KeyReport {
-    pub key: String,
-    pub state: &'static str,
-    pub used_today: u32,
-    pub daily_limit: u32,
-    pub limit_from_openrouter: bool,
+pub(crate) struct KeyReport {
+    pub(crate) key: String,
+    pub(crate) state: &'static str,
+    pub(crate) used_today: u32,
+    pub(crate) daily_limit: u32,
+    pub(crate) limit_from_openrouter: bool,
     /// Epoch milliseconds when a resting or exhausted key comes back.
-    pub until_ms: Option<u64>,
-}
-
-/// What is saved to `key_usage.json`.
-#[derive(Serialize, Deserialize, Default)]
-struct SavedUsage {
-    date: String,
-    keys: Vec<SavedKey>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SavedKey {
-    fingerprint: String,
-    masked: String,
-    used: u32,
-    limit: u32,
-    out_until_ms: Option<u64>,
+    pub(crate) until_ms: Option<u64>,
 }
 
 impl KeyPool {
     /// A pool for `secrets` (duplicates dropped), restoring today's counts from `cache_dir`,
     /// with a thread that saves them after each change.
-    pub fn start(
+    pub(crate) fn start(
         secrets: &[String],
         strategy: Strategy,
         default_limit: u32,
@@ -114,26 +99,21 @@ impl KeyPool {
             }
         }
         let today = quota_day();
-        let file = cache_dir.join("key_usage.json");
-        let saved = std::fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<SavedUsage>(&b).ok())
-            .filter(|s| s.date == today.to_string())
-            .unwrap_or_default();
-        let keys = unique
-            .iter()
-            .map(|secret| {
-                let mut state = KeyState {
+        let file = KeyUsageFile::in_dir(cache_dir);
+        let keys = file
+            .load(today, &unique)
+            .into_iter()
+            .map(|saved| match saved {
+                Some(day) => KeyState {
+                    used: day.used,
+                    limit: day.limit,
+                    out_until: day.out_until,
+                    ..KeyState::default()
+                },
+                None => KeyState {
                     limit: default_limit,
                     ..KeyState::default()
-                };
-                let print = fingerprint(secret);
-                if let Some(k) = saved.keys.iter().find(|k| k.fingerprint == print) {
-                    state.used = k.used;
-                    state.limit = k.limit.max(1);
-                    state.out_until = k.out_until_ms.map(from_epoch_ms);
-                }
-                state
+                },
             })
             .collect();
         let pool = Arc::new(KeyPool {
@@ -159,15 +139,15 @@ impl KeyPool {
         pool
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
 
-    pub fn strategy(&self) -> Strategy {
+    pub(crate) fn strategy(&self) -> Strategy {
         self.strategy
     }
 
-    pub fn secrets(&self) -> &[Arc<str>] {
+    pub(crate) fn secrets(&self) -> &[Arc<str>] {
         &self.secrets
     }
 
@@ -189,9 +169,9 @@ impl KeyPool {
     }
 
     /// Whether some key could serve now; the error says why not and when that changes.
-    pub fn check_available(&self, free_model: bool) -> Result<(), ApiError> {
+    pub(crate) fn check_available(&self, free_model: bool) -> Result<(), KeyShortage> {
         if self.secrets.is_empty() {
-            return Err(ApiError::NoApiKey);
+            return Err(KeyShortage::NoKeys);
         }
         let now = SystemTime::now();
         let state = self.state();
@@ -203,7 +183,7 @@ impl KeyPool {
     }
 
     /// Counts one free-model call that reached OpenRouter against the key's daily allowance.
-    pub fn record_use(&self, index: usize) {
+    pub(crate) fn record_use(&self, index: usize) {
         let mut state = self.state();
         if let Some(key) = state.keys.get_mut(index) {
             key.used += 1;
@@ -215,9 +195,13 @@ impl KeyPool {
     /// Picks a key for one attempt, skipping `exclude`. For a free model the key must also be
     /// within its daily allowance and not resting. Use is counted by [`KeyPool::record_use`],
     /// once the attempt has reached OpenRouter.
-    pub fn choose(&self, exclude: &[usize], free_model: bool) -> Result<KeyLease, ApiError> {
+    pub(crate) fn choose(
+        &self,
+        exclude: &[usize],
+        free_model: bool,
+    ) -> Result<KeyLease, KeyShortage> {
         if self.secrets.is_empty() {
-            return Err(ApiError::NoApiKey);
+            return Err(KeyShortage::NoKeys);
         }
         let now = SystemTime::now();
         let mut state = self.state();
@@ -253,8 +237,8 @@ impl KeyPool {
         })
     }
 
-    /// The error for "no key can serve now": when that changes, and why.
-    fn none_available(&self, state: &PoolState, exclude: &[usize], now: SystemTime) -> ApiError {
+    /// Why no key can serve now, and when that changes.
+    fn none_available(&self, state: &PoolState, exclude: &[usize], now: SystemTime) -> KeyShortage {
         let candidates: Vec<&KeyState> = state
             .keys
             .iter()
@@ -263,14 +247,7 @@ impl KeyPool {
             .map(|(_, k)| k)
             .collect();
         if candidates.iter().all(|k| k.disabled) {
-            return ApiError::Unavailable {
-                status: 401,
-                code: "all_keys_rejected",
-                message: "OpenRouter refused every configured key (401); check \
-                          OPENROUTER_API_KEY / OPENROUTER_API_KEYS in .env"
-                    .into(),
-                retry_after: None,
-            };
+            return KeyShortage::AllRejected;
         }
         let back_at = candidates
             .iter()
@@ -283,29 +260,13 @@ impl KeyPool {
             .iter()
             .filter(|k| !k.disabled)
             .all(|k| k.out_until.is_some_and(|t| t > now) || k.used >= k.limit);
-        let message = if all_daily {
-            format!(
-                "every key has used today's free-model allowance ({} a day per account); it \
-                 comes back in {} (at 00:00 UTC or OpenRouter's reset time). Keys of other \
-                 OpenRouter accounts in OPENROUTER_API_KEYS would add allowance",
-                self.default_limit,
-                human_duration(wait)
-            )
+        if all_daily {
+            KeyShortage::DailyAllowance {
+                limit: self.default_limit,
+                wait,
+            }
         } else {
-            format!(
-                "every key is resting after OpenRouter's per-minute free limit; try again in {}",
-                human_duration(wait)
-            )
-        };
-        ApiError::Unavailable {
-            status: 429,
-            code: if all_daily {
-                "free_quota_exhausted"
-            } else {
-                "free_rate_limited"
-            },
-            message,
-            retry_after: Some(wait.as_secs().max(1)),
+            KeyShortage::PerMinute { wait }
         }
     }
 
@@ -334,7 +295,7 @@ impl KeyPool {
 
     /// Takes the allowance and use that `GET /key` reported for this key: OpenRouter's count is
     /// the truth, whatever the proxy counted.
-    pub fn apply_key_info(&self, index: usize, limit: Option<u32>, used: Option<u32>) {
+    pub(crate) fn apply_key_info(&self, index: usize, limit: Option<u32>, used: Option<u32>) {
         let mut state = self.state();
         let Some(key) = state.keys.get_mut(index) else {
             return;
@@ -351,7 +312,7 @@ impl KeyPool {
     }
 
     /// Every key's state, masked.
-    pub fn report(&self) -> Vec<KeyReport> {
+    pub(crate) fn report(&self) -> Vec<KeyReport> {
         let now = SystemTime::now();
         let state = self.state();
         state
@@ -398,29 +359,22 @@ impl KeyPool {
     }
 
     /// Writes today's counts now.
-    pub fn save(&self) {
-        let saved = {
+    pub(crate) fn save(&self) {
+        let (day, keys) = {
             let state = self.state();
-            SavedUsage {
-                date: state.day.to_string(),
-                keys: state
-                    .keys
-                    .iter()
-                    .zip(&self.secrets)
-                    .map(|(k, secret)| SavedKey {
-                        fingerprint: fingerprint(secret),
-                        masked: mask_key(secret),
-                        used: k.used,
-                        limit: k.limit,
-                        out_until_ms: k.out_until.map(epoch_ms),
-                    })
-                    .collect(),
-            }
+            let keys: Vec<SavedDay> = state
+                .keys
+                .iter()
+                .map(|k| SavedDay {
+                    used: k.used,
+                    limit: k.limit,
+                    out_until: k.out_until,
+                })
+                .collect();
+            (state.day, keys)
         };
-        let bytes = serde_json::to_vec_pretty(&saved).unwrap_or_default();
-        if let Err(e) = write_durably(&self.file, &bytes) {
-            log::warn!("cannot save {}: {e}", self.file.display());
-        }
+        let secrets = self.secrets.iter().map(|s| &**s);
+        self.file.save(day, secrets.zip(keys));
     }
 }
 
@@ -458,31 +412,26 @@ fn save_while_alive(pool: &std::sync::Weak<KeyPool>) {
     }
 }
 
-/// A stable, one-way name for a key in files: FNV-1a, 64 bits, hex.
-fn fingerprint(secret: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in secret.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A folder no other test uses.
+    fn scratch() -> std::path::PathBuf {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        std::env::temp_dir().join(format!("orp-keys-{}-{nanos}-{n}", std::process::id()))
+    }
+
     fn pool(n: usize, strategy: Strategy) -> Arc<KeyPool> {
-        let dir = std::env::temp_dir().join(format!(
-            "orp-keys-{}-{:?}-{n}-{}",
-            std::process::id(),
-            strategy,
-            fingerprint(&format!("{:?}", SystemTime::now()))
-        ));
         let keys: Vec<String> = (0..n)
             .map(|i| format!("sk-or-v1-key{i}-0000000000000000000000"))
             .collect();
-        KeyPool::start(&keys, strategy, 50, &dir)
+        KeyPool::start(&keys, strategy, 50, &scratch())
     }
 
     /// Picks `n` keys, each used once.
@@ -529,8 +478,7 @@ mod tests {
         p.record_failure(0, &Failure::KeyRejected);
         assert_eq!(picks(&p, 4), vec![1, 1, 1, 1]);
         assert!(p.choose(&[], false).is_ok_and(|k| k.index == 1));
-        let e = p.choose(&[1], true).unwrap_err();
-        assert_eq!(e.status(), 401);
+        assert_eq!(p.choose(&[1], true).unwrap_err(), KeyShortage::AllRejected);
     }
 
     #[test]
@@ -539,7 +487,10 @@ mod tests {
         p.apply_key_info(0, Some(2), Some(0));
         picks(&p, 2);
         let e = p.choose(&[], true).unwrap_err();
-        assert_eq!(e.status(), 429);
+        assert!(
+            matches!(e, KeyShortage::DailyAllowance { limit: 50, .. }),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("allowance"), "{e}");
         // An explicit reset in the past means the key is back.
         let p = pool(1, Strategy::RoundRobin);
@@ -554,7 +505,7 @@ mod tests {
 
     #[test]
     fn usage_survives_a_restart_without_the_key_in_the_file() {
-        let dir = std::env::temp_dir().join(format!("orp-keys-save-{}", std::process::id()));
+        let dir = scratch();
         let keys = vec!["sk-or-v1-persisted-000000000000000000000".to_string()];
         let p = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
         picks(&p, 3);

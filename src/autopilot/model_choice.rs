@@ -9,14 +9,15 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::api::error::ApiError;
-use crate::autopilot::catalog::{FREE_ROUTER, Model, Snapshot};
+use crate::autopilot::catalog::Snapshot;
+use crate::autopilot::model::{FREE_ROUTER, Model};
 use crate::autopilot::model_health::{Health, ModelHealth};
+use crate::autopilot::model_refused::ModelRefused;
 use crate::autopilot::tokens::PromptSize;
 
 /// The model a request asked for, once resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// The proxy chooses among free models.
     Auto,
     /// This exact model; `free` says whether free limits apply.
@@ -26,11 +27,11 @@ pub enum Target {
 /// Maps the request's `model` to a target: nothing, `auto` or `free` let the proxy choose; a
 /// free id is used as given; a paid id with a `:free` variant uses the variant; anything else
 /// is refused unless paid models are allowed.
-pub fn resolve(
+pub(crate) fn resolve(
     requested: Option<&str>,
     catalog: &Snapshot,
     allow_paid: bool,
-) -> Result<Target, ApiError> {
+) -> Result<Target, ModelRefused> {
     let name = requested.map(str::trim).unwrap_or("");
     if name.is_empty() || name.eq_ignore_ascii_case("auto") || name.eq_ignore_ascii_case("free") {
         return Ok(Target::Auto);
@@ -55,27 +56,13 @@ pub fn resolve(
     if allow_paid {
         return pinned(name, false);
     }
-    let message = if catalog.is_empty() {
-        format!(
-            "the model list is not loaded yet, so the proxy cannot tell whether '{name}' is \
-             free; use a model id ending in ':free', or \"auto\" to let the proxy choose"
-        )
+    Err(if catalog.is_empty() {
+        ModelRefused::Unknown {
+            name: name.to_string(),
+        }
     } else {
-        let free: Vec<&str> = catalog.free_models().map(|m| m.id.as_str()).collect();
-        let shown = free.iter().take(8).copied().collect::<Vec<_>>().join(", ");
-        let more = free.len().saturating_sub(8);
-        format!(
-            "'{name}' is not a free model. Leave out \"model\" or send \"model\": \"auto\" to \
-             let the proxy choose a free one, or pick one of: {shown}{} (GET /v1/models lists \
-             them all). To use paid models, set ALLOW_PAID_MODELS=true in .env",
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        )
-    };
-    Err(ApiError::bad_request(message, Some("model")))
+        ModelRefused::not_free(name, catalog.free_models().map(|m| m.id.as_str()))
+    })
 }
 
 /// Without paid models allowed, checks the request fields that could reach a paid model or a
@@ -83,7 +70,10 @@ pub fn resolve(
 /// list) is resolved like `model` and replaced by the free id it maps to; `plugins` and
 /// `web_search_options` (billed web search and the like) are refused. Returns whether the
 /// body changed.
-pub fn guard_paid_features(body: &mut Value, catalog: &Snapshot) -> Result<bool, ApiError> {
+pub(crate) fn guard_paid_features(
+    body: &mut Value,
+    catalog: &Snapshot,
+) -> Result<bool, ModelRefused> {
     for field in ["plugins", "web_search_options"] {
         let used = match &body[field] {
             Value::Null => false,
@@ -91,24 +81,16 @@ pub fn guard_paid_features(body: &mut Value, catalog: &Snapshot) -> Result<bool,
             _ => true,
         };
         if used {
-            return Err(ApiError::bad_request(
-                format!(
-                    "'{field}' can add billed features (web search and the like) even to free                      models; remove it, or set ALLOW_PAID_MODELS=true in .env to allow it"
-                ),
-                None,
-            ));
+            return Err(ModelRefused::BilledFeature { field });
         }
     }
     let Some(models) = body.get_mut("models").and_then(Value::as_array_mut) else {
         return Ok(false);
     };
     let mut changed = false;
-    for (i, entry) in models.iter_mut().enumerate() {
+    for (index, entry) in models.iter_mut().enumerate() {
         let Some(name) = entry.as_str() else {
-            return Err(ApiError::bad_request(
-                format!("models[{i}] must be a model id"),
-                Some("models"),
-            ));
+            return Err(ModelRefused::NotAnId { index });
         };
         match resolve(Some(name), catalog, false) {
             Ok(Target::Pinned { id, .. }) => {
@@ -118,16 +100,16 @@ pub fn guard_paid_features(body: &mut Value, catalog: &Snapshot) -> Result<bool,
                 }
             }
             Ok(Target::Auto) => {
-                return Err(ApiError::bad_request(
-                    format!("models[{i}] must be a model id, not '{name}'"),
-                    Some("models"),
-                ));
+                return Err(ModelRefused::NotAModel {
+                    index,
+                    name: name.to_string(),
+                });
             }
-            Err(e) => {
-                return Err(ApiError::bad_request(
-                    format!("models[{i}]: {e}"),
-                    Some("models"),
-                ));
+            Err(reason) => {
+                return Err(ModelRefused::Fallback {
+                    index,
+                    reason: Box::new(reason),
+                });
             }
         }
     }
@@ -136,14 +118,14 @@ pub fn guard_paid_features(body: &mut Value, catalog: &Snapshot) -> Result<bool,
 
 /// What a request needs from a model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Needs {
-    pub tools: bool,
-    pub images: bool,
-    pub response_format: bool,
+pub(crate) struct Needs {
+    pub(crate) tools: bool,
+    pub(crate) images: bool,
+    pub(crate) response_format: bool,
 }
 
 impl Needs {
-    pub fn of(body: &Value) -> Needs {
+    pub(crate) fn of(body: &Value) -> Needs {
         let tools = body["tools"].as_array().is_some_and(|t| !t.is_empty())
             || body["functions"].as_array().is_some_and(|f| !f.is_empty());
         let images = body["messages"].as_array().is_some_and(|messages| {
@@ -171,7 +153,7 @@ impl Needs {
 
 /// Whether `model` can serve a request with these needs and this prompt. Classifier models
 /// (safety and guard models) never serve chats chosen automatically.
-pub fn capable(model: &Model, needs: &Needs, prompt: &PromptSize) -> bool {
+pub(crate) fn capable(model: &Model, needs: &Needs, prompt: &PromptSize) -> bool {
     let id = model.id.to_ascii_lowercase();
     model.free
         && !id.contains("safety")
@@ -186,19 +168,19 @@ pub fn capable(model: &Model, needs: &Needs, prompt: &PromptSize) -> bool {
 
 /// The automatic choice's candidates, best first.
 #[derive(Debug, Default)]
-pub struct Ranking {
-    pub order: Vec<Arc<Model>>,
+pub(crate) struct Ranking {
+    pub(crate) order: Vec<Arc<Model>>,
     /// How many models could serve the request at all (cooling down or not).
-    pub capable: usize,
+    pub(crate) capable: usize,
     /// When the first of the cooling-down capable models is back.
-    pub next_back: Option<Instant>,
+    pub(crate) next_back: Option<Instant>,
 }
 
 /// Ranks the free models able to serve `needs`, skipping those cooling down and those in
 /// `exclude`: by recent success rate, then latency, then the preference list, then context
 /// length (then id, so that ties always break the same way). OpenRouter's own free router
 /// comes last, as the fallback; it is the only candidate while the catalog is empty.
-pub fn rank(
+pub(crate) fn rank(
     catalog: &Snapshot,
     needs: &Needs,
     prompt: &PromptSize,
@@ -308,7 +290,7 @@ mod tests {
             pinned(free)
         );
         let e = resolve(Some("openai/gpt-4o"), &c, false).unwrap_err();
-        assert_eq!(e.status(), 400);
+        assert_eq!(e.field(), Some("model"));
         let message = e.to_string();
         assert!(
             message.contains("auto") && message.contains(":free"),

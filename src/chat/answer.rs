@@ -5,10 +5,19 @@ use serde_json::Value;
 
 use crate::api::error::{ApiError, from_upstream};
 
+/// A whole answer, ready to send.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    pub(crate) body: Vec<u8>,
+    /// The model that answered, as the answer names it.
+    pub(crate) model: Option<String>,
+    /// `(prompt, completion)` tokens, from its `usage`.
+    pub(crate) usage: (u64, u64),
+}
+
 /// Checks a whole answer and, when a model answered only in `reasoning`, copies that text
-/// into `content` so clients that read only `content` get it. Returns the body to send and
-/// the model that answered.
-pub fn finish_completion(bytes: Vec<u8>) -> Result<(Vec<u8>, Option<String>), ApiError> {
+/// into `content` so clients that read only `content` get it.
+pub(crate) fn finish_completion(bytes: Vec<u8>) -> Result<Completion, ApiError> {
     let mut value: Value =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::UpstreamInvalid {
             detail: format!("not JSON ({e})"),
@@ -20,6 +29,11 @@ pub fn finish_completion(bytes: Vec<u8>) -> Result<(Vec<u8>, Option<String>), Ap
         .get("model")
         .and_then(Value::as_str)
         .map(str::to_string);
+    let usage = &value["usage"];
+    let usage = (
+        usage["prompt_tokens"].as_u64().unwrap_or(0),
+        usage["completion_tokens"].as_u64().unwrap_or(0),
+    );
     let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) else {
         return Err(ApiError::UpstreamInvalid {
             detail: "it has no 'choices'".into(),
@@ -50,7 +64,7 @@ pub fn finish_completion(bytes: Vec<u8>) -> Result<(Vec<u8>, Option<String>), Ap
     } else {
         bytes
     };
-    Ok((body, model))
+    Ok(Completion { body, model, usage })
 }
 
 #[cfg(test)]
@@ -59,19 +73,21 @@ mod tests {
 
     #[test]
     fn reasoning_only_answers_get_content() {
-        let body = br#"{"model":"m:free","choices":[{"message":{"role":"assistant","content":"","reasoning":"42"}}]}"#;
-        let (out, model) = finish_completion(body.to_vec()).unwrap();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let body = br#"{"model":"m:free","choices":[{"message":{"role":"assistant","content":"","reasoning":"42"}}],"usage":{"prompt_tokens":9,"completion_tokens":3}}"#;
+        let answer = finish_completion(body.to_vec()).unwrap();
+        let v: Value = serde_json::from_slice(&answer.body).unwrap();
         assert_eq!(v["choices"][0]["message"]["content"], "42");
         assert_eq!(v["choices"][0]["message"]["reasoning"], "42");
-        assert_eq!(model.as_deref(), Some("m:free"));
+        assert_eq!(answer.model.as_deref(), Some("m:free"));
+        assert_eq!(answer.usage, (9, 3));
     }
 
     #[test]
     fn answers_with_content_pass_unchanged() {
         let body = br#"{"choices":[{"message":{"content":"hi","reasoning":"thought"}}],"x":1}"#;
-        let (out, _) = finish_completion(body.to_vec()).unwrap();
-        assert_eq!(out, body.to_vec());
+        let answer = finish_completion(body.to_vec()).unwrap();
+        assert_eq!(answer.body, body.to_vec());
+        assert_eq!(answer.usage, (0, 0));
     }
 
     #[test]

@@ -6,31 +6,33 @@
 //! client, which `SseRelay::start` guarantees.
 //!
 //! Every reply, success or failure, says in `X-Proxy-Model`, `X-Proxy-Attempts` and
-//! `X-Proxy-Key` (masked) what happened.
+//! `X-Proxy-Key` (masked) what happened; the same comes back to the handler as a
+//! [`CallReport`] for debug mode's record.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::api::client_watch::client_gone;
-use crate::api::error::{ApiError, from_upstream};
+use crate::api::error::{ApiError, from_upstream, from_upstream_error};
 use crate::api::message::Reply;
 use crate::app::state::{AppState, Live};
 use crate::autopilot::catalog::Snapshot;
 use crate::autopilot::key_pool::KeyLease;
-use crate::autopilot::limiter::Refused;
 use crate::autopilot::max_tokens;
 use crate::autopilot::model_choice::{Needs, Ranking, Target, guard_paid_features, rank, resolve};
 use crate::autopilot::tokens::PromptSize;
-use crate::chat::answer::finish_completion;
-use crate::chat::relay::SseRelay;
+use crate::chat::answer::{Completion, finish_completion};
+use crate::chat::refusal::nothing_can_serve;
+use crate::chat::relay::{EarlyFailure, SseRelay};
 use crate::chat::request::ChatRequest;
 use crate::config::Config;
-use crate::journal::call_record::CallRecord;
+use crate::journal::call_record::{CallRecord, CallReport};
+use crate::journal::stats::Outcome;
 use crate::upstream::client::{UpstreamBody, is_client_gone};
-use crate::upstream::failure::{Failure, classify_status};
+use crate::upstream::failure::{Failure, classify_error, classify_status};
 
 /// Upstream answers larger than this are refused (real answers are far smaller; the limit
 /// only guards memory).
@@ -40,11 +42,15 @@ const MAX_ERROR_BYTES: u64 = 1 << 20;
 
 /// What one attempt produced when it succeeded.
 enum Answer {
-    Whole {
-        body: Vec<u8>,
-        model: Option<String>,
-    },
+    Whole(Completion),
     Stream(Box<SseRelay<UpstreamBody>>),
+}
+
+/// A served call: the reply, and how the call ended unless a stream took the record to
+/// finish it itself.
+pub(crate) struct Served {
+    pub(crate) reply: Reply,
+    pub(crate) report: Option<CallReport>,
 }
 
 /// Which model and key the last attempt used, for the reply's headers.
@@ -57,17 +63,29 @@ struct Attempted {
 }
 
 /// Serves a validated chat request; always returns the reply to send. A stream takes the
-/// call's record with it; a whole reply leaves it to the caller to finish.
-pub fn serve_chat(
+/// call's record with it; a whole reply comes with its report for the caller to finish the
+/// record.
+pub(crate) fn serve_chat(
     state: &AppState,
     chat: ChatRequest,
     body: &[u8],
     record: &mut CallRecord,
-) -> Reply {
+) -> Served {
     let mut attempted = None;
     match serve(state, chat, body, record, &mut attempted) {
-        Ok(reply) => reply,
-        Err(error) => with_headers(error.into_reply(), attempted.as_ref()),
+        Ok(served) => served,
+        Err(error) => {
+            let mut report = CallReport::refused(&error);
+            if let Some(a) = &attempted {
+                report.model = Some(a.model.clone());
+                report.key = Some(a.key.clone());
+                report.attempts = a.count;
+            }
+            Served {
+                reply: with_headers(error.into_reply(), attempted.as_ref()),
+                report: Some(report),
+            }
+        }
     }
 }
 
@@ -77,7 +95,7 @@ fn serve(
     body: &[u8],
     record: &mut CallRecord,
     attempted: &mut Option<Attempted>,
-) -> Result<Reply, ApiError> {
+) -> Result<Served, ApiError> {
     let live = state.live();
     let config = &live.config;
     let catalog = state.catalog.snapshot_when_ready(config.connect_timeout);
@@ -115,13 +133,7 @@ fn serve(
     // When no key can serve, say so now rather than after waiting for a slot.
     let free = !matches!(target, Target::Pinned { free: false, .. });
     live.keys.check_available(free)?;
-    let permit = state
-        .limiter
-        .acquire(config.queue_timeout)
-        .map_err(|refused| match refused {
-            Refused::TimedOut { waited, limit } => ApiError::QueueTimeout { waited, limit },
-            Refused::QueueFull { waiting } => ApiError::QueueFull { waiting },
-        })?;
+    let permit = state.limiter.acquire(config.queue_timeout)?;
     // A client that gave up while it waited costs no quota: no call for it.
     if client_gone() {
         return Err(ApiError::ClientGone);
@@ -155,7 +167,7 @@ fn serve(
         };
         let key = match live.keys.choose(&excluded_keys, free) {
             Ok(key) => key,
-            Err(e) => return Err(last_error.unwrap_or(e)),
+            Err(shortage) => return Err(last_error.unwrap_or(shortage.into())),
         };
         *attempted = Some(Attempted {
             model: model.clone(),
@@ -197,8 +209,12 @@ fn serve(
             Ok(answer) => {
                 state.health.record_success(&model, started.elapsed());
                 state.history.record(true);
-                let (reply, answered) = match answer {
-                    Answer::Whole { body, model } => (Reply::json(200, body), model),
+                let (reply, answered, usage) = match answer {
+                    Answer::Whole(answer) => (
+                        Reply::json(200, answer.body),
+                        answer.model,
+                        Some(answer.usage),
+                    ),
                     Answer::Stream(relay) => {
                         let answered = relay.model().map(str::to_string);
                         record.first_byte();
@@ -207,20 +223,26 @@ fn serve(
                             key.masked.clone(),
                             count,
                         );
-                        (Reply::stream(Box::new(relay)), answered)
+                        (Reply::stream(Box::new(relay)), answered, None)
                     }
                 };
                 let answered = answered.unwrap_or(model);
+                let report = usage.map(|usage| CallReport {
+                    outcome: Outcome::Success,
+                    model: Some(answered.clone()),
+                    key: Some(key.masked.clone()),
+                    attempts: count,
+                    usage,
+                    error: None,
+                });
                 let attempted = Attempted {
                     model: answered.clone(),
                     key: key.masked,
                     count,
                     max_tokens: limit.map(|(_, v)| v),
                 };
-                return Ok(with_headers(
-                    reply.with_model(Some(answered)),
-                    Some(&attempted),
-                ));
+                let reply = with_headers(reply.with_model(Some(answered)), Some(&attempted));
+                return Ok(Served { reply, report });
             }
             Err((failure, error)) => {
                 let error = error.or_retry_after(failure.retry_after_secs());
@@ -270,36 +292,6 @@ fn ranking(
         exclude,
         Instant::now(),
     )
-}
-
-/// Why no free model can take a request: none is able to (400), or all able ones are cooling
-/// down (503, with when the first comes back).
-fn nothing_can_serve(ranking: &Ranking, prompt: &PromptSize) -> ApiError {
-    if ranking.capable == 0 {
-        return ApiError::bad_request(
-            format!(
-                "no free model can serve this request: it needs tools, image input, a \
-                 response_format, or a context larger than its prompt of about {} tokens, and \
-                 none has all it needs; GET /v1/models shows what each supports",
-                prompt.tokens()
-            ),
-            None,
-        );
-    }
-    let wait = ranking
-        .next_back
-        .map(|t| t.saturating_duration_since(Instant::now()))
-        .unwrap_or_default();
-    ApiError::Unavailable {
-        status: 503,
-        code: "models_cooling_down",
-        message: format!(
-            "every free model able to serve this request is resting after rate limits or \
-             errors; the first is back in {}",
-            crate::util::time_format::human_duration(wait)
-        ),
-        retry_after: Some(wait.as_secs().max(1)),
-    }
 }
 
 /// The body to send for `model` with `limit`: the client's bytes when they already say that
@@ -391,15 +383,17 @@ fn attempt(
     if stream && !response.is_json {
         return SseRelay::start(response.body)
             .map(|relay| Answer::Stream(Box::new(relay)))
-            .map_err(|early| match early.error {
-                Some(error) => {
-                    let body = json!({ "error": error }).to_string();
-                    envelope_failure(from_upstream(200, body.as_bytes(), None))
+            .map_err(|early| match early {
+                EarlyFailure::ErrorEvent(error) => {
+                    // The object itself is what to quote if it carries no message.
+                    let quoted = error.to_string();
+                    let error = from_upstream_error(200, Some(&error), quoted.as_bytes(), None);
+                    envelope_failure(error)
                 }
-                None => (
+                EarlyFailure::NoEvent => (
                     Failure::BadAnswer,
                     ApiError::UpstreamInvalid {
-                        detail: early.message,
+                        detail: "the stream ended before its first event".into(),
                     },
                 ),
             });
@@ -424,17 +418,25 @@ fn attempt(
             ),
         })?;
     match finish_completion(bytes) {
-        Ok((body, model)) => Ok(Answer::Whole { body, model }),
+        Ok(answer) => Ok(Answer::Whole(answer)),
         Err(error @ ApiError::Upstream { .. }) => Err(envelope_failure(error)),
         Err(error) => Err((Failure::BadAnswer, error)),
     }
 }
 
-/// A 200 (or a first event) carrying an error envelope: a failure classified by the code and
-/// message inside, and never fatal, since the request itself was accepted.
+/// A 200 (or a first event) carrying an error envelope: a failure classified by the status,
+/// message and metadata inside, and never fatal, since the request itself was accepted.
 fn envelope_failure(error: ApiError) -> (Failure, ApiError) {
-    let envelope = json!({"error": {"message": error.to_string()}}).to_string();
-    let failure = match classify_status(error.status(), envelope.as_bytes(), None) {
+    let failure = match &error {
+        ApiError::Upstream {
+            status,
+            message,
+            metadata,
+            ..
+        } => classify_error(*status, message, metadata.as_ref(), None),
+        _ => Failure::BadAnswer,
+    };
+    let failure = match failure {
         Failure::Fatal => Failure::BadAnswer,
         f => f,
     };

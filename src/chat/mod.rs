@@ -4,5 +4,6 @@
 pub(crate) mod answer;
 pub(crate) mod dispatch;
 pub(crate) mod handler;
+pub(crate) mod refusal;
 pub(crate) mod relay;
 pub(crate) mod request;

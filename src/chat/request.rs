@@ -10,16 +10,16 @@ use crate::api::message::HttpRequest;
 
 /// A valid chat request: the parsed body and what the proxy reads from it.
 #[derive(Debug)]
-pub struct ChatRequest {
-    pub value: Value,
+pub(crate) struct ChatRequest {
+    pub(crate) value: Value,
     /// `value` was changed and no longer matches the body as received.
-    pub rewritten: bool,
-    pub stream: bool,
-    pub model: Option<String>,
+    pub(crate) rewritten: bool,
+    pub(crate) stream: bool,
+    pub(crate) model: Option<String>,
 }
 
 /// Requires a JSON content type, so that form posts and typos get a clear answer.
-pub fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+pub(crate) fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     let content_type = req.header("Content-Type");
     let is_json = content_type.is_some_and(|ct| {
         let mime = ct.split(';').next().unwrap_or("").trim();
@@ -36,7 +36,7 @@ pub fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
 }
 
 /// Reads the body, refusing a declared or actual size over `limit` without reading it all.
-pub fn read_body(req: &mut HttpRequest, limit: u64) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn read_body(req: &mut HttpRequest, limit: u64) -> Result<Vec<u8>, ApiError> {
     let declared = req.content_length();
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
@@ -79,7 +79,7 @@ pub fn read_body(req: &mut HttpRequest, limit: u64) -> Result<Vec<u8>, ApiError>
 
 impl ChatRequest {
     /// Checks that `body` is a chat request, naming the first problem found.
-    pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    pub(crate) fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
         const EXAMPLE: &str = r#"{"model":"auto","messages":[{"role":"user","content":"Hello"}]}"#;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::bad_request(

@@ -1,20 +1,17 @@
 //! A fake OpenRouter on loopback, for the tests, the benchmark and `--demo`.
 //!
-//! It speaks just enough HTTP/1.1 over `std::net` (keep-alive, Content-Length requests,
-//! chunked streams) to be driven exactly: each chat call takes the next [`Script`] queued by
-//! the test (delays, error statuses with real error bodies, streams spaced in time, a stream
-//! that errors, drops or stalls mid-way, a hang), or a default answer built from the real
-//! fixtures. It records every request and the peak number of chat calls in flight. It shares
-//! no code with the proxy, so that a bug there cannot hide one here.
+//! It speaks just enough HTTP/1.1 over `std::net` to be driven exactly: each chat call takes
+//! the next [`Script`] queued by the test (delays, error statuses with real error bodies,
+//! streams spaced in time, a stream that errors, drops or stalls mid-way, a hang), or a
+//! default answer built from the real fixtures. It records every request and the peak number
+//! of chat calls in flight. It shares no code with the proxy beyond a lock helper, so that a
+//! bug there cannot hide one here. `script.rs` holds what a call gets, `server.rs` the server.
 
-use crate::util::sync::lock;
-use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+mod script;
+mod server;
+
+pub use script::{Script, StreamEnd, chunk_event};
+pub use server::{FakeUpstream, Seen};
 
 /// `GET /models` as OpenRouter answered it on 2026-06-16 (337 models, 22 free).
 pub const MODELS_JSON: &str =
@@ -28,566 +25,51 @@ pub const SSE_LING_REASONING: &str = include_str!(
     "../../tests/fixtures/openrouter/sse/ling-3.0-flash_free_novita_reasoning_2026-07.sse"
 );
 
-/// Real error bodies (see tests/fixtures/openrouter/README.md).
-pub const ERR_PER_MIN: &str = r#"{"error":{"message":"Rate limit exceeded: free-models-per-min. ","code":429,"metadata":{"headers":{"X-RateLimit-Limit":"20","X-RateLimit-Remaining":"0","X-RateLimit-Reset":"1759750012000"}}},"user_id":"user_x"}"#;
-pub const ERR_PER_DAY: &str = r#"{"error":{"message":"Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day","code":429,"metadata":{"headers":{"X-RateLimit-Limit":"50","X-RateLimit-Remaining":"0","X-RateLimit-Reset":"1790553600000"},"limit_source":"openrouter_free_tier_daily","remedy_hint":"Wait for the daily reset (see X-RateLimit-Reset), or purchase credits to raise your free-model daily limit.","provider_name":null}},"user_id":"[redacted]"}"#;
-pub const ERR_PROVIDER_RATE_LIMITED: &str = r#"{"error":{"message":"Provider returned error","code":429,"metadata":{"raw":"deepseek/deepseek-v4-pro-0813 is temporarily rate-limited upstream. Please retry shortly, or add your own key to accumulate your rate limits: https://openrouter.ai/settings/integrations","provider_name":"DeepInfra","is_byok":false,"provider_error_code":"engine_overloaded","limit_source":"upstream_provider_shared_pool"}},"user_id":"[redacted]"}"#;
-pub const ERR_NO_ENDPOINTS: &str = r#"{"error":{"message":"No endpoints found matching your data policy (Free model publication). Configure: https://openrouter.ai/settings/privacy","code":404}}"#;
-pub const ERR_NO_CREDITS: &str = r#"{"error":{"message":"Insufficient credits. Add more using https://openrouter.ai/settings/credits","code":402}}"#;
-const ERR_NO_AUTH: &str = r#"{"error":{"message":"No auth credentials found","code":401}}"#;
+// Real error bodies; tests/fixtures/openrouter/README.md says where each comes from.
+/// 429 after OpenRouter's per-minute free limit.
+pub const ERR_PER_MIN: &str =
+    include_str!("../../tests/fixtures/openrouter/errors/free-models-per-min_429.json");
+/// 429 after OpenRouter's per-day free limit.
+pub const ERR_PER_DAY: &str =
+    include_str!("../../tests/fixtures/openrouter/errors/free-models-per-day_429.json");
+/// 429 from a provider that is busy: the model's fault, not the key's.
+pub const ERR_PROVIDER_RATE_LIMITED: &str =
+    include_str!("../../tests/fixtures/openrouter/errors/provider-rate-limited_429.json");
+/// 404 when the account's data policy excludes every provider of the model.
+pub const ERR_NO_ENDPOINTS: &str =
+    include_str!("../../tests/fixtures/openrouter/errors/no-endpoints-data-policy_404.json");
+/// 402 for a paid model without credits.
+pub const ERR_NO_CREDITS: &str =
+    include_str!("../../tests/fixtures/openrouter/errors/insufficient-credits_402.json");
+/// 401 for a call without an `Authorization` header.
+const ERR_NO_AUTH: &str =
+    include_str!("../../tests/fixtures/openrouter/errors/no-auth-credentials_401.json");
 
 /// The model the fake says answered when the request named none.
 pub const DEFAULT_MODEL: &str = "liquid/lfm-2.5-1.2b-instruct:free";
-const DEFAULT_ANSWER: &str = "Hello! How can I help you today?";
-
-/// What the fake does with one chat call.
-#[derive(Clone, Debug)]
-pub enum Script {
-    /// A whole answer, after `delay`.
-    Json {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: String,
-        delay: Duration,
-    },
-    /// An event stream: each event written and flushed on its own, `gap` apart.
-    Stream {
-        events: Vec<String>,
-        gap: Duration,
-        end: StreamEnd,
-    },
-    /// Read the request, never answer; give up when the proxy closes the connection.
-    Hang,
-    /// Close the connection without a word.
-    Close,
-    /// Write these bytes as the whole answer, then close.
-    Raw(Vec<u8>),
-}
-
-/// How a scripted stream ends after its events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamEnd {
-    /// The chunked body ends properly.
-    Complete,
-    /// The connection is cut (no final chunk).
-    Drop,
-    /// Silence until the proxy gives up and closes.
-    Stall,
-}
-
-impl Script {
-    pub fn json(status: u16, body: impl Into<String>) -> Script {
-        Script::Json {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-            delay: Duration::ZERO,
-        }
-    }
-
-    /// A successful completion whose message content is `content`.
-    pub fn completion(content: &str) -> Script {
-        Script::json(200, completion_body(DEFAULT_MODEL, Some(content), None))
-    }
-
-    /// A completion with empty content and the whole answer in `reasoning`.
-    pub fn reasoning_only(reasoning: &str) -> Script {
-        Script::json(
-            200,
-            completion_body(DEFAULT_MODEL, Some(""), Some(reasoning)),
-        )
-    }
-
-    /// Adds a response header (only to whole answers).
-    pub fn with_header(mut self, name: &str, value: &str) -> Script {
-        if let Script::Json { headers, .. } = &mut self {
-            headers.push((name.to_string(), value.to_string()));
-        }
-        self
-    }
-
-    /// Waits this long before the response headers (only whole answers).
-    pub fn with_delay(mut self, wait: Duration) -> Script {
-        if let Script::Json { delay, .. } = &mut self {
-            *delay = wait;
-        }
-        self
-    }
-
-    /// These events, written at once, then a proper end.
-    pub fn events(events: Vec<String>) -> Script {
-        Script::Stream {
-            events,
-            gap: Duration::ZERO,
-            end: StreamEnd::Complete,
-        }
-    }
-
-    /// A real SSE capture, event by event, `gap` apart.
-    pub fn stream_fixture(sse: &str, gap: Duration) -> Script {
-        Script::Stream {
-            events: split_events(sse),
-            gap,
-            end: StreamEnd::Complete,
-        }
-    }
-
-    /// A stream whose content deltas are `parts`, then a stop, usage and `[DONE]`.
-    pub fn stream_text(parts: &[&str], gap: Duration) -> Script {
-        let mut events: Vec<String> = parts
-            .iter()
-            .map(|p| chunk_event(serde_json::json!({"role": "assistant", "content": p}), None))
-            .collect();
-        events.push(chunk_event(
-            serde_json::json!({"content": ""}),
-            Some("stop"),
-        ));
-        events.push("data: [DONE]\n\n".to_string());
-        Script::Stream {
-            events,
-            gap,
-            end: StreamEnd::Complete,
-        }
-    }
-
-    /// The same events, ended in another way.
-    pub fn ending(mut self, how: StreamEnd) -> Script {
-        if let Script::Stream { end, .. } = &mut self {
-            *end = how;
-        }
-        self
-    }
-}
-
-/// One stream chunk event with the given delta.
-pub fn chunk_event(delta: serde_json::Value, finish: Option<&str>) -> String {
-    let chunk = serde_json::json!({
-        "id": "gen-fake",
-        "object": "chat.completion.chunk",
-        "created": 1_769_532_074,
-        "model": DEFAULT_MODEL,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    });
-    format!("data: {chunk}\n\n")
-}
-
-fn completion_body(model: &str, content: Option<&str>, reasoning: Option<&str>) -> String {
-    serde_json::json!({
-        "id": "gen-fake-1",
-        "provider": "Fake",
-        "model": model,
-        "object": "chat.completion",
-        "created": 1_769_532_074,
-        "choices": [{
-            "index": 0,
-            "logprobs": null,
-            "finish_reason": "stop",
-            "native_finish_reason": "stop",
-            "message": {"role": "assistant", "content": content, "refusal": null, "reasoning": reasoning},
-        }],
-        "usage": {"prompt_tokens": 15, "completion_tokens": 10, "total_tokens": 25},
-    })
-    .to_string()
-}
-
-/// Splits a capture into events, each ending with its blank line.
-fn split_events(sse: &str) -> Vec<String> {
-    sse.split("\n\n")
-        .map(|e| e.trim_matches('\n'))
-        .filter(|e| !e.is_empty())
-        .map(|e| format!("{e}\n\n"))
-        .collect()
-}
-
-/// A request as the fake received it.
-#[derive(Clone, Debug)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Seen {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-#[derive(Default)]
-struct Shared {
-    /// Scripts for the next chat calls, in order.
-    script: Mutex<VecDeque<Script>>,
-    /// Every request received, in order.
-    seen: Mutex<Vec<Seen>>,
-    /// Chat calls being answered now, and the most there ever were at once.
-    active: AtomicUsize,
-    peak: AtomicUsize,
-    /// Streams the proxy closed before their end.
-    aborted: AtomicUsize,
-    /// When each event of the latest stream was written.
-    event_times: Mutex<Vec<Instant>>,
-    /// Gap between events of default streams.
-    default_gap: Mutex<Duration>,
-    /// When set, `GET /models` answers 503 (OpenRouter down for the catalog).
-    models_down: AtomicBool,
-    /// The free-model calls a day `GET /key` reports for every key.
-    daily_limit: AtomicUsize,
-    /// Free-model chat calls per `Authorization` value, as `GET /key` reports them.
-    key_uses: Mutex<std::collections::HashMap<String, usize>>,
-    /// Whether requests are kept for `requests()` (not in the demo, which runs for long).
-    forget_requests: AtomicBool,
-}
-
-/// A running fake upstream. It serves until the process ends.
-#[derive(Clone)]
-pub struct FakeUpstream {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-}
-
-impl FakeUpstream {
-    /// Starts on a free loopback port.
-    pub fn start() -> io::Result<FakeUpstream> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            daily_limit: AtomicUsize::new(50),
-            ..Shared::default()
-        });
-        let accept_shared = Arc::clone(&shared);
-        thread::Builder::new()
-            .name("fake-upstream".into())
-            .spawn(move || {
-                for conn in listener.incoming().flatten() {
-                    let shared = Arc::clone(&accept_shared);
-                    let _ = thread::Builder::new()
-                        .name("fake-conn".into())
-                        .spawn(move || serve_connection(conn, &shared));
-                }
-            })?;
-        Ok(FakeUpstream { addr, shared })
-    }
-
-    /// Starts with default streams spaced out so a person can watch them arrive, for an
-    /// account whose free allowance never runs out.
-    pub fn start_demo() -> io::Result<FakeUpstream> {
-        let fake = FakeUpstream::start()?;
-        fake.set_default_gap(Duration::from_millis(60));
-        fake.set_daily_limit(1_000_000);
-        fake.shared.forget_requests.store(true, Ordering::SeqCst);
-        Ok(fake)
-    }
-
-    /// The free-model calls a day `GET /key` reports (50 unless set).
-    pub fn set_daily_limit(&self, limit: usize) {
-        self.shared.daily_limit.store(limit, Ordering::SeqCst);
-    }
-
-    /// The value for `OPENROUTER_BASE_URL`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}/api/v1", self.addr)
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Queues what the next chat call gets.
-    pub fn push(&self, script: Script) {
-        lock(&self.shared.script).push_back(script);
-    }
-
-    /// Makes `GET /models` fail (or work again).
-    pub fn set_models_down(&self, down: bool) {
-        self.shared.models_down.store(down, Ordering::SeqCst);
-    }
-
-    pub fn set_default_gap(&self, gap: Duration) {
-        *lock(&self.shared.default_gap) = gap;
-    }
-
-    /// Every request received so far.
-    pub fn requests(&self) -> Vec<Seen> {
-        lock(&self.shared.seen).clone()
-    }
-
-    /// The chat calls received so far.
-    pub fn chat_requests(&self) -> Vec<Seen> {
-        self.requests()
-            .into_iter()
-            .filter(|s| s.path.ends_with("/chat/completions"))
-            .collect()
-    }
-
-    /// The most chat calls that were ever in flight at once.
-    pub fn peak_concurrency(&self) -> usize {
-        self.shared.peak.load(Ordering::SeqCst)
-    }
-
-    /// Chat calls in flight now.
-    pub fn active(&self) -> usize {
-        self.shared.active.load(Ordering::SeqCst)
-    }
-
-    /// Streams cut short because the proxy closed the connection.
-    pub fn aborted_streams(&self) -> usize {
-        self.shared.aborted.load(Ordering::SeqCst)
-    }
-
-    /// When each event of the latest stream left the fake.
-    pub fn event_times(&self) -> Vec<Instant> {
-        lock(&self.shared.event_times).clone()
-    }
-}
-
-fn serve_connection(conn: TcpStream, shared: &Shared) {
-    let _ = conn.set_nodelay(true);
-    let Ok(read_half) = conn.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut writer = conn;
-    while let Ok(Some(request)) = read_request(&mut reader) {
-        if !shared.forget_requests.load(Ordering::Relaxed) {
-            lock(&shared.seen).push(request.clone());
-        }
-        let keep_alive = if request.path.ends_with("/chat/completions") {
-            let call = ActiveCall::begin(shared);
-            if asks_free_model(&request) {
-                let key = request.header("Authorization").unwrap_or("").to_string();
-                *lock(&shared.key_uses).entry(key).or_default() += 1;
-            }
-            let script = lock(&shared.script).pop_front();
-            let script = script.unwrap_or_else(|| default_chat(&request, shared));
-            answer(&mut writer, &mut reader, script, shared, Some(call))
-        } else {
-            let script = if shared.models_down.load(Ordering::SeqCst) {
-                Script::json(
-                    503,
-                    r#"{"error":{"message":"Service Unavailable","code":503}}"#,
-                )
-            } else {
-                other_route(&request, shared)
-            };
-            answer(&mut writer, &mut reader, script, shared, None)
-        };
-        if !keep_alive {
-            let _ = writer.shutdown(Shutdown::Both);
-            return;
-        }
-    }
-}
-
-/// The default answer to a chat call: a real stream or a plain completion, for the model asked.
-fn default_chat(request: &Seen, shared: &Shared) -> Script {
-    if request
-        .header("Authorization")
-        .is_none_or(|a| !a.starts_with("Bearer "))
-    {
-        return Script::json(401, ERR_NO_AUTH);
-    }
-    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
-    let model = body["model"]
-        .as_str()
-        .filter(|m| !m.is_empty() && *m != "auto")
-        .unwrap_or(DEFAULT_MODEL);
-    if body["stream"] == true {
-        // The real capture, answered in the name of the model asked for.
-        let sse = SSE_LFM.replace(DEFAULT_MODEL, model);
-        return Script::stream_fixture(&sse, *lock(&shared.default_gap));
-    }
-    Script::json(200, completion_body(model, Some(DEFAULT_ANSWER), None))
-}
-
-fn other_route(request: &Seen, shared: &Shared) -> Script {
-    match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/api/v1/models") => Script::json(200, MODELS_JSON),
-        ("GET", "/api/v1/key") => {
-            // Like OpenRouter: today's free-model calls made with this key.
-            let limit = shared.daily_limit.load(Ordering::SeqCst);
-            let key = request.header("Authorization").unwrap_or("");
-            let used = lock(&shared.key_uses).get(key).copied().unwrap_or(0);
-            Script::json(
-                200,
-                serde_json::json!({"data": {
-                    "label": "sk-or-v1-fak...789", "limit": null, "usage": 0, "is_free_tier": true,
-                    "free_model_daily_requests": {"limit": limit, "remaining": limit.saturating_sub(used), "used": used},
-                }})
-                .to_string(),
-            )
-        }
-        _ => Script::json(404, r#"{"error":{"message":"Not Found","code":404}}"#),
-    }
-}
-
-/// Whether a chat call names a free model.
-fn asks_free_model(request: &Seen) -> bool {
-    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
-    let model = body["model"].as_str().unwrap_or("");
-    model.ends_with(":free") || model == "openrouter/free"
-}
-
-/// Reads one request; `None` when the peer closed the connection between requests.
-fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Seen>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("").to_string();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = trimmed.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let mut seen = Seen {
-        method,
-        path,
-        headers,
-        body: Vec::new(),
-    };
-    let length: usize = seen
-        .header("Content-Length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    seen.body.resize(length, 0);
-    reader.read_exact(&mut seen.body)?;
-    Ok(Some(seen))
-}
-
-/// Counts a chat call as in flight from its arrival until just before its last bytes leave,
-/// so that the proxy, which may start its next call as soon as it has read them, never sees
-/// the fake count one call too many.
-struct ActiveCall<'a>(&'a Shared);
-
-impl<'a> ActiveCall<'a> {
-    fn begin(shared: &'a Shared) -> ActiveCall<'a> {
-        let now = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
-        shared.peak.fetch_max(now, Ordering::SeqCst);
-        ActiveCall(shared)
-    }
-}
-
-impl Drop for ActiveCall<'_> {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Plays one script; returns whether the connection can carry another request. `call` is
-/// ended before the last write.
-fn answer(
-    writer: &mut TcpStream,
-    reader: &mut BufReader<TcpStream>,
-    script: Script,
-    shared: &Shared,
-    call: Option<ActiveCall>,
-) -> bool {
-    match script {
-        Script::Json {
-            status,
-            headers,
-            body,
-            delay,
-        } => {
-            thread::sleep(delay);
-            let mut head = format!(
-                "HTTP/1.1 {status} Fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            );
-            for (k, v) in headers {
-                head.push_str(&format!("{k}: {v}\r\n"));
-            }
-            head.push_str("\r\n");
-            head.push_str(&body);
-            drop(call);
-            writer.write_all(head.as_bytes()).is_ok() && writer.flush().is_ok()
-        }
-        Script::Stream { events, gap, end } => {
-            lock(&shared.event_times).clear();
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
-                        Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
-            if writer.write_all(head.as_bytes()).is_err() {
-                return false;
-            }
-            let mut call = call;
-            for (i, event) in events.iter().enumerate() {
-                if i > 0 {
-                    thread::sleep(gap);
-                }
-                if i + 1 == events.len() && end == StreamEnd::Complete {
-                    call.take();
-                }
-                // Stamped before the write: the client may have it before a stamp after.
-                lock(&shared.event_times).push(Instant::now());
-                let sent = write!(writer, "{:x}\r\n{event}\r\n", event.len())
-                    .and_then(|()| writer.flush());
-                if sent.is_err() {
-                    shared.aborted.fetch_add(1, Ordering::SeqCst);
-                    return false;
-                }
-            }
-            drop(call);
-            match end {
-                StreamEnd::Complete => writer.write_all(b"0\r\n\r\n").is_ok(),
-                StreamEnd::Drop => false,
-                StreamEnd::Stall => {
-                    wait_for_close(reader);
-                    false
-                }
-            }
-        }
-        Script::Hang => {
-            wait_for_close(reader);
-            false
-        }
-        Script::Close => false,
-        Script::Raw(bytes) => {
-            let _ = writer.write_all(&bytes);
-            false
-        }
-    }
-}
-
-/// Blocks until the peer closes its side (or an hour passes).
-fn wait_for_close(reader: &mut BufReader<TcpStream>) {
-    let _ = reader
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_secs(3600)));
-    let mut byte = [0u8; 1];
-    while matches!(reader.read(&mut byte), Ok(n) if n > 0) {}
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn fixtures_split_into_their_events() {
-        let events = split_events(SSE_LFM);
-        assert!(events[0].starts_with(": OPENROUTER PROCESSING"));
-        assert!(events.iter().all(|e| e.ends_with("\n\n")));
-        assert_eq!(events.last().unwrap(), "data: [DONE]\n\n");
-        assert!(events.iter().filter(|e| e.starts_with("data: {")).count() >= 10);
-    }
-
-    #[test]
     fn the_model_list_is_the_real_one() {
         let v: serde_json::Value = serde_json::from_str(MODELS_JSON).unwrap();
         assert_eq!(v["data"].as_array().unwrap().len(), 337);
+    }
+
+    #[test]
+    fn the_error_bodies_are_json_with_their_status_as_code() {
+        for (body, code) in [
+            (ERR_PER_MIN, 429),
+            (ERR_PER_DAY, 429),
+            (ERR_PROVIDER_RATE_LIMITED, 429),
+            (ERR_NO_ENDPOINTS, 404),
+            (ERR_NO_CREDITS, 402),
+            (ERR_NO_AUTH, 401),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(v["error"]["code"], code, "{body}");
+        }
     }
 }

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use crate::util::time_format::local_timestamp;
 use serde_json::{Value, json};
 
+use crate::api::error::ApiError;
 use crate::api::message::HttpRequest;
 use crate::journal::capture::{Captures, body_value};
 use crate::journal::stats::{CallSummary, Outcome, Stats};
 
-pub struct CallRecord {
+pub(crate) struct CallRecord {
     /// Where the record goes; `None` when debug mode is off or the record is finished.
     sinks: Option<(Arc<Stats>, Arc<Captures>)>,
     started: Instant,
@@ -28,28 +29,46 @@ pub struct CallRecord {
 }
 
 /// What the client got, for the capture.
-pub enum Response<'a> {
+pub(crate) enum Response<'a> {
     /// A whole body (an answer or an error).
     Whole(&'a [u8]),
     /// A stream: the answer text put back together, and the raw events.
     Stream { text: &'a str, raw: &'a [u8] },
 }
 
-/// The end of a call.
-pub struct Ending<'a> {
-    pub status: u16,
-    pub outcome: Outcome,
-    pub model: Option<String>,
-    pub key: Option<String>,
-    pub attempts: u32,
-    pub usage: (u64, u64),
-    pub error: Option<String>,
-    pub response: Response<'a>,
+/// How a call ended, as the statistics and the call log count it. The chat handler gets it
+/// from dispatch next to the reply, and a stream's relay builds its own.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CallReport {
+    pub(crate) outcome: Outcome,
+    /// The model that answered, or the one the last attempt asked.
+    pub(crate) model: Option<String>,
+    /// The key of the last attempt, masked.
+    pub(crate) key: Option<String>,
+    pub(crate) attempts: u32,
+    /// `(prompt, completion)` tokens, from the answer's `usage`.
+    pub(crate) usage: (u64, u64),
+    /// What went wrong, in the words the client got.
+    pub(crate) error: Option<String>,
+}
+
+impl CallReport {
+    /// A call that ended in `error` before any attempt.
+    pub(crate) fn refused(error: &ApiError) -> CallReport {
+        CallReport {
+            outcome: outcome_of(error),
+            model: None,
+            key: None,
+            attempts: 0,
+            usage: (0, 0),
+            error: Some(error.to_string()),
+        }
+    }
 }
 
 impl CallRecord {
     /// A record that records nothing.
-    pub fn off() -> CallRecord {
+    pub(crate) fn off() -> CallRecord {
         CallRecord {
             sinks: None,
             started: Instant::now(),
@@ -62,7 +81,10 @@ impl CallRecord {
     }
 
     /// Starts recording a call when `sinks` is given (debug mode on).
-    pub fn start(sinks: Option<(Arc<Stats>, Arc<Captures>)>, req: &HttpRequest) -> CallRecord {
+    pub(crate) fn start(
+        sinks: Option<(Arc<Stats>, Arc<Captures>)>,
+        req: &HttpRequest,
+    ) -> CallRecord {
         let Some(sinks) = sinks else {
             return CallRecord::off();
         };
@@ -89,23 +111,23 @@ impl CallRecord {
         }
     }
 
-    pub fn is_on(&self) -> bool {
+    pub(crate) fn is_on(&self) -> bool {
         self.sinks.is_some()
     }
 
     /// Keeps the request body as received (parsed when it is JSON).
-    pub fn request_body(&mut self, body: &[u8]) {
+    pub(crate) fn request_body(&mut self, body: &[u8]) {
         if self.is_on() {
             self.request["body"] = body_value(body);
         }
     }
 
-    pub fn set_stream(&mut self, stream: bool) {
+    pub(crate) fn set_stream(&mut self, stream: bool) {
         self.stream = stream;
     }
 
     /// Notes one upstream attempt: what was sent and what came back.
-    pub fn attempt(
+    pub(crate) fn attempt(
         &mut self,
         model: &str,
         key: &str,
@@ -125,35 +147,36 @@ impl CallRecord {
     }
 
     /// Notes that the answer's first byte is ready for the client.
-    pub fn first_byte(&mut self) {
+    pub(crate) fn first_byte(&mut self) {
         self.first_byte.get_or_insert(self.started.elapsed());
     }
 
     /// Moves the record out (to a stream that will finish it), leaving one that records nothing.
-    pub fn take(&mut self) -> CallRecord {
+    pub(crate) fn take(&mut self) -> CallRecord {
         std::mem::replace(self, CallRecord::off())
     }
 
-    /// Finishes the call: statistics, call log, capture. Later calls do nothing.
-    pub fn finish(&mut self, end: Ending) {
+    /// Finishes the call, answered with `status`: statistics, call log, capture. Later calls
+    /// do nothing.
+    pub(crate) fn finish(&mut self, status: u16, report: CallReport, response: Response) {
         let Some((stats, captures)) = self.sinks.take() else {
             return;
         };
         let latency = self.started.elapsed();
-        let response = match end.response {
+        let response = match response {
             Response::Whole(body) => json!({
-                "status": end.status,
+                "status": status,
                 "body": body_value(body),
             }),
             Response::Stream { text, raw } => json!({
-                "status": end.status,
+                "status": status,
                 "text": text,
                 "events": String::from_utf8_lossy(raw),
             }),
         };
         let capture = captures.write(&json!({
             "time": self.time,
-            "outcome": end.outcome,
+            "outcome": report.outcome,
             "latency_ms": latency.as_millis() as u64,
             "request": self.request,
             "attempts": self.attempts,
@@ -161,36 +184,55 @@ impl CallRecord {
         }));
         stats.record(CallSummary {
             time: self.time.clone(),
-            model: end.model,
-            key: end.key,
-            status: end.status,
-            outcome: end.outcome,
+            model: report.model,
+            key: report.key,
+            status,
+            outcome: report.outcome,
             stream: self.stream,
-            attempts: end.attempts,
-            prompt_tokens: end.usage.0,
-            completion_tokens: end.usage.1,
+            attempts: report.attempts,
+            prompt_tokens: report.usage.0,
+            completion_tokens: report.usage.1,
             latency_ms: latency.as_millis() as u64,
             ttfb_ms: self.first_byte.map(|d| d.as_millis() as u64),
-            error: end.error.map(|e| captures.redact(&e)),
+            error: report.error.map(|e| captures.redact(&e)),
             capture,
         });
     }
 }
 
-/// `(prompt, completion)` tokens from an answer's `usage`.
-pub fn usage_of(value: &Value) -> (u64, u64) {
-    let usage = &value["usage"];
-    (
-        usage["prompt_tokens"].as_u64().unwrap_or(0),
-        usage["completion_tokens"].as_u64().unwrap_or(0),
-    )
+/// How a call that ended in `error` counts: a wait that ran out is a timeout, anything else
+/// a failure.
+pub(crate) fn outcome_of(error: &ApiError) -> Outcome {
+    match error {
+        ApiError::QueueTimeout { .. } | ApiError::UpstreamTimeout { .. } => Outcome::Timeout,
+        e if e.status() == 504 => Outcome::Timeout,
+        _ => Outcome::Failed,
+    }
 }
 
-/// How a reply with this status and error code counts.
-pub fn outcome_of(status: u16, code: Option<&str>) -> Outcome {
-    match (status, code) {
-        (200..=299, _) => Outcome::Success,
-        (504, _) | (_, Some("queue_timeout" | "upstream_timeout")) => Outcome::Timeout,
-        _ => Outcome::Failed,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn waits_that_ran_out_count_as_timeouts() {
+        let timeouts = [
+            ApiError::QueueTimeout {
+                waited: Duration::from_secs(1),
+                limit: 1,
+            },
+            ApiError::UpstreamTimeout {
+                phase: "waiting for the response headers",
+                after: Duration::from_secs(1),
+            },
+            crate::api::error::from_upstream(504, b"gateway timeout", None),
+        ];
+        for error in &timeouts {
+            assert_eq!(outcome_of(error), Outcome::Timeout, "{error:?}");
+        }
+        let failed = crate::api::error::from_upstream(429, b"busy", None);
+        assert_eq!(outcome_of(&failed), Outcome::Failed);
+        assert_eq!(CallReport::refused(&ApiError::NoApiKey).attempts, 0);
     }
 }

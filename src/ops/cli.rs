@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::{Config, RawSettings};
-use crate::demo::FakeUpstream;
 use crate::ops::daemon::{self, ServeArgs};
 use crate::ops::inspect;
 use crate::util::secret::mask_key;
@@ -173,24 +172,44 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, String> {
     }
 }
 
+/// The built-in fake OpenRouter while it runs; builds without the `demo` feature have none.
+#[cfg(feature = "demo")]
+type Demo = crate::demo::FakeUpstream;
+#[cfg(not(feature = "demo"))]
+type Demo = ();
+
 /// The configuration, pointed at a built-in fake OpenRouter when `demo` (returned with it: it
 /// lives as long as the caller keeps it).
-fn validated(mut raw: RawSettings, demo: bool) -> Result<(Config, Option<FakeUpstream>), String> {
+fn validated(mut raw: RawSettings, demo: bool) -> Result<(Config, Option<Demo>), String> {
     let fake = if demo {
-        let fake = FakeUpstream::start_demo().map_err(|e| format!("cannot start the demo: {e}"))?;
-        raw.set("OPENROUTER_BASE_URL", &fake.base_url());
-        raw.set(
-            "OPENROUTER_API_KEY",
-            "sk-or-v1-demo-key-for-the-built-in-fake-upstream",
-        );
-        raw.set("OPENROUTER_API_KEYS", "");
-        raw.set("HTTP_PROXY", "");
-        Some(fake)
+        Some(start_demo(&mut raw)?)
     } else {
         None
     };
     let config = raw.validate().map_err(|e| e.to_string())?;
     Ok((config, fake))
+}
+
+#[cfg(feature = "demo")]
+fn start_demo(raw: &mut RawSettings) -> Result<Demo, String> {
+    let fake = Demo::start_demo().map_err(|e| format!("cannot start the demo: {e}"))?;
+    raw.set("OPENROUTER_BASE_URL", &fake.base_url());
+    raw.set(
+        "OPENROUTER_API_KEY",
+        "sk-or-v1-demo-key-for-the-built-in-fake-upstream",
+    );
+    raw.set("OPENROUTER_API_KEYS", "");
+    raw.set("HTTP_PROXY", "");
+    Ok(fake)
+}
+
+#[cfg(not(feature = "demo"))]
+fn start_demo(_: &mut RawSettings) -> Result<Demo, String> {
+    Err(
+        "--demo needs the built-in fake OpenRouter, which this build leaves out (it was \
+         built without the `demo` feature)"
+            .into(),
+    )
 }
 
 /// Serves until Ctrl-C, SIGTERM or the supervisor's request, then shuts down cleanly.

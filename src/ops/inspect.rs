@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 
 use crate::autopilot::catalog::Catalog;
+use crate::autopilot::model_view::ModelView;
 use crate::config::Config;
 use crate::upstream::client::Upstream;
 use crate::util::secret::mask_key;
@@ -56,7 +57,7 @@ fn number(n: Option<u64>) -> String {
 }
 
 /// `models`: the free models from OpenRouter (or, offline, the cached list).
-pub fn models(config: &Config, json: bool) -> Result<ExitCode, String> {
+pub(crate) fn models(config: &Config, json: bool) -> Result<ExitCode, String> {
     let catalog = Catalog::new(&config.cache_dir);
     let upstream = Upstream::new(config)?;
     if let Err(e) = catalog.refresh(&upstream, config.keys.first().map(String::as_str)) {
@@ -68,17 +69,7 @@ pub fn models(config: &Config, json: bool) -> Result<ExitCode, String> {
     let snapshot = catalog.snapshot();
     let free: Vec<_> = snapshot.free_models().collect();
     if json {
-        let list: Vec<Value> = free
-            .iter()
-            .map(|m| {
-                json!({
-                    "id": m.id, "name": m.name, "context_length": m.context_length,
-                    "max_completion_tokens": m.max_completion_tokens,
-                    "input_modalities": m.input_modalities, "tools": m.supports("tools"),
-                    "parameter_count": m.parameters,
-                })
-            })
-            .collect();
+        let list: Vec<ModelView> = free.iter().map(|m| ModelView::of(m)).collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
@@ -107,7 +98,7 @@ pub fn models(config: &Config, json: bool) -> Result<ExitCode, String> {
 }
 
 /// `check`: the settings, then each key's answer from `GET /key` with its free quota today.
-pub fn check(config: &Config, notes: &[String], json: bool) -> Result<ExitCode, String> {
+pub(crate) fn check(config: &Config, notes: &[String], json: bool) -> Result<ExitCode, String> {
     let upstream = Upstream::new(config)?;
     let mut results = Vec::new();
     let mut all_good = !config.keys.is_empty();
@@ -206,7 +197,7 @@ pub fn check(config: &Config, notes: &[String], json: bool) -> Result<ExitCode, 
 }
 
 /// The daily counters of the last `days` days, as a table or JSON.
-pub fn stats(config: &Config, days: u32, json: bool) {
+pub(crate) fn stats(config: &Config, days: u32, json: bool) {
     let days = crate::journal::stats::read_days(&config.cache_dir, days, None);
     if json {
         println!(

@@ -1,6 +1,6 @@
 //! Classifies a failed upstream attempt: may it be retried, and is it the key's fault, the
 //! model's, or the request's? Read from the status, OpenRouter's error body and its headers,
-//! as the real error bodies in `tests/fixtures/openrouter/README.md` show them.
+//! as the real error bodies in `tests/fixtures/openrouter/errors/` show them.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,12 +33,12 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn retryable(&self) -> bool {
+    pub(crate) fn retryable(&self) -> bool {
         !matches!(self, Failure::Fatal)
     }
 
     /// True when another key, not another model, is what a retry needs.
-    pub fn tied_to_key(&self) -> bool {
+    pub(crate) fn tied_to_key(&self) -> bool {
         matches!(
             self,
             Failure::KeyPerMinute { .. } | Failure::KeyPerDay { .. } | Failure::KeyRejected
@@ -46,7 +46,7 @@ impl Failure {
     }
 
     /// Seconds until trying again could work, when the failure says.
-    pub fn retry_after_secs(&self) -> Option<u64> {
+    pub(crate) fn retry_after_secs(&self) -> Option<u64> {
         let reset = match self {
             Failure::KeyPerMinute { reset } | Failure::KeyPerDay { reset } => (*reset)?,
             Failure::ModelUnavailable { retry_after, .. } => {
@@ -59,7 +59,7 @@ impl Failure {
     }
 
     /// A short word for logs, statistics and the panel.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Failure::KeyPerMinute { .. } => "key_rate_limited_per_minute",
             Failure::KeyPerDay { .. } => "key_out_of_daily_quota",
@@ -74,18 +74,27 @@ impl Failure {
 }
 
 /// Classifies an upstream error status with its body and `Retry-After` header.
-pub fn classify_status(status: u16, body: &[u8], retry_after: Option<&str>) -> Failure {
+pub(crate) fn classify_status(status: u16, body: &[u8], retry_after: Option<&str>) -> Failure {
     let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let error = &parsed["error"];
     let message = error["message"].as_str().unwrap_or("");
+    classify_error(status, message, error.get("metadata"), retry_after)
+}
+
+/// Classifies an upstream error from its parts: the status (for a 200 carrying an error
+/// envelope, the status its code names), OpenRouter's message and metadata, and the
+/// `Retry-After` header.
+pub(crate) fn classify_error(
+    status: u16,
+    message: &str,
+    metadata: Option<&Value>,
+    retry_after: Option<&str>,
+) -> Failure {
     let retry_after = retry_after.and_then(parse_retry_after);
+    let reset = || metadata.and_then(reset_time);
     match status {
-        429 if message.contains("free-models-per-day") => Failure::KeyPerDay {
-            reset: reset_time(error),
-        },
-        429 if message.contains("free-models-per-min") => Failure::KeyPerMinute {
-            reset: reset_time(error),
-        },
+        429 if message.contains("free-models-per-day") => Failure::KeyPerDay { reset: reset() },
+        429 if message.contains("free-models-per-min") => Failure::KeyPerMinute { reset: reset() },
         401 => Failure::KeyRejected,
         // The account's privacy settings exclude the model's providers: no model will do.
         404 if message.contains("data policy") => Failure::Fatal,
@@ -101,8 +110,8 @@ pub fn classify_status(status: u16, body: &[u8], retry_after: Option<&str>) -> F
 }
 
 /// `metadata.headers.X-RateLimit-Reset`, in epoch milliseconds.
-fn reset_time(error: &Value) -> Option<SystemTime> {
-    let reset = &error["metadata"]["headers"]["X-RateLimit-Reset"];
+fn reset_time(metadata: &Value) -> Option<SystemTime> {
+    let reset = &metadata["headers"]["X-RateLimit-Reset"];
     let ms = reset
         .as_u64()
         .or_else(|| reset.as_str().and_then(|s| s.trim().parse().ok()))?;
@@ -122,9 +131,18 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::{
-        ERR_NO_CREDITS, ERR_NO_ENDPOINTS, ERR_PER_DAY, ERR_PER_MIN, ERR_PROVIDER_RATE_LIMITED,
-    };
+
+    // Real error bodies; tests/fixtures/openrouter/README.md says where each comes from.
+    const ERR_PER_MIN: &str =
+        include_str!("../../tests/fixtures/openrouter/errors/free-models-per-min_429.json");
+    const ERR_PER_DAY: &str =
+        include_str!("../../tests/fixtures/openrouter/errors/free-models-per-day_429.json");
+    const ERR_PROVIDER_RATE_LIMITED: &str =
+        include_str!("../../tests/fixtures/openrouter/errors/provider-rate-limited_429.json");
+    const ERR_NO_ENDPOINTS: &str =
+        include_str!("../../tests/fixtures/openrouter/errors/no-endpoints-data-policy_404.json");
+    const ERR_NO_CREDITS: &str =
+        include_str!("../../tests/fixtures/openrouter/errors/insufficient-credits_402.json");
 
     #[test]
     fn real_rate_limit_bodies_are_told_apart() {
@@ -195,5 +213,27 @@ mod tests {
             );
         }
         assert_eq!(classify_status(400, b"{}", None), Failure::Fatal);
+    }
+
+    #[test]
+    fn a_structured_error_is_classified_like_its_body() {
+        let error: Value = serde_json::from_str::<Value>(ERR_PER_DAY).unwrap()["error"].clone();
+        let message = error["message"].as_str().unwrap();
+        assert_eq!(
+            classify_error(429, message, error.get("metadata"), None),
+            classify_status(429, ERR_PER_DAY.as_bytes(), None)
+        );
+        // No metadata: the reset is unknown, the kind is not.
+        assert_eq!(
+            classify_error(429, message, None, None),
+            Failure::KeyPerDay { reset: None }
+        );
+        assert_eq!(
+            classify_error(529, "overloaded", None, Some("3")),
+            Failure::ModelUnavailable {
+                status: 529,
+                retry_after: Some(Duration::from_secs(3))
+            }
+        );
     }
 }

@@ -414,3 +414,106 @@ fn no_capture_file_or_page_holds_a_key() {
         assert!(!r.text().contains(proxy_key), "{path} shows the proxy key");
     }
 }
+
+/// The capture of the latest call.
+fn last_capture(d: &DebugProxy) -> Value {
+    let files = d.captures();
+    let last = files.last().expect("a capture");
+    serde_json::from_slice(&fs::read(last).unwrap()).unwrap()
+}
+
+#[test]
+fn issue_12_a_stream_capture_holds_the_first_events_text() {
+    let d = DebugProxy::start(&[]);
+    d.on();
+    d.proxy
+        .fake
+        .push(Script::stream_text(&["Hel", "lo", "!"], Duration::ZERO));
+    let r = post_chat(d.proxy.addr, HELLO_STREAM);
+    assert_eq!(r.streamed_content(), "Hello!");
+    let capture = last_capture(&d);
+    assert_eq!(capture["response"]["text"], "Hello!", "{capture}");
+}
+
+#[test]
+fn issue_12_a_reasoning_only_stream_capture_holds_the_reasoning_sent_as_content() {
+    let d = DebugProxy::start(&[]);
+    d.on();
+    let event =
+        |delta: Value, finish: Option<&str>| openrouter_proxy::demo::chunk_event(delta, finish);
+    d.proxy.fake.push(Script::events(vec![
+        event(
+            serde_json::json!({"content": "", "reasoning": "Think"}),
+            None,
+        ),
+        event(serde_json::json!({"reasoning": "ing."}), Some("stop")),
+        "data: [DONE]\n\n".to_string(),
+    ]));
+    let r = post_chat(d.proxy.addr, HELLO_STREAM);
+    assert_eq!(r.streamed_content(), "Thinking.");
+    let capture = last_capture(&d);
+    assert_eq!(capture["response"]["text"], "Thinking.", "{capture}");
+}
+
+#[test]
+fn issue_12_a_client_leaving_mid_stream_leaves_what_it_got_in_the_capture() {
+    let d = DebugProxy::start(&[]);
+    d.on();
+    let parts: Vec<String> = (0..100).map(|i| format!("w{i} ")).collect();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    d.proxy
+        .fake
+        .push(Script::stream_text(&parts, Duration::from_millis(20)));
+    let mut conn = open_stream(d.proxy.addr);
+    let mut received = Vec::new();
+    for _ in 0..3 {
+        received.extend(conn.read_chunk().expect("a chunk").0);
+    }
+    drop(conn);
+    assert!(eventually(Duration::from_secs(5), || d.day_file().exists()
+        && d.counters()["total"] == 1));
+    let capture = last_capture(&d);
+    let events = capture["response"]["events"].as_str().unwrap();
+    let received = String::from_utf8(received).unwrap();
+    assert!(
+        events.starts_with(&received),
+        "the capture lost what the client got:\n{events:?}\nvs\n{received:?}"
+    );
+    let text = capture["response"]["text"].as_str().unwrap();
+    assert!(text.starts_with("w0 w1 w2 "), "{capture}");
+    assert!(!events.contains("[DONE]"), "{events}");
+}
+
+#[test]
+fn issue_15_a_whole_answers_record_says_what_dispatch_did() {
+    let d = DebugProxy::start(&[("RETRY_POLICY", "smart")]);
+    d.on();
+    d.proxy.fake.push(Script::json(
+        429,
+        openrouter_proxy::demo::ERR_PROVIDER_RATE_LIMITED,
+    ));
+    let r = post_chat(d.proxy.addr, HELLO);
+    assert_eq!(r.status, 200);
+    d.proxy.fake.push(Script::json(402, ERR_NO_CREDITS));
+    post_chat(d.proxy.addr, HELLO).expect_error(402);
+    assert_eq!(post_chat(d.proxy.addr, HELLO_STREAM).status, 200);
+
+    let calls = get(d.proxy.addr, "/debug/calls").json();
+    let calls = calls["calls"].as_array().unwrap();
+    let (stream, refused, answered) = (&calls[0], &calls[1], &calls[2]);
+    assert_eq!(answered["model"], r.header("X-Proxy-Model").unwrap());
+    assert_eq!(answered["attempts"], 2);
+    assert_eq!(answered["prompt_tokens"], 15);
+    assert_eq!(answered["outcome"], "success");
+    assert_eq!(refused["attempts"], 1);
+    assert_eq!(refused["outcome"], "failed");
+    assert_eq!(
+        refused["error"],
+        "Insufficient credits. Add more using https://openrouter.ai/settings/credits"
+    );
+    // One key, one name, whichever way the call was answered.
+    let key = get(d.proxy.addr, "/debug/keys").json()["keys"][0]["key"].clone();
+    for call in [stream, refused, answered] {
+        assert_eq!(call["key"], key, "{call}");
+    }
+}

@@ -1,0 +1,110 @@
+//! Why the model a request names cannot be used: model choice's refusal as a value. The chat
+//! layer turns it into a 400 naming the request field at fault; the words are here, next to
+//! the rule they explain.
+
+use std::fmt;
+
+/// How many free model ids a refusal lists before saying how many more there are.
+const SHOWN: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ModelRefused {
+    /// The model list is not loaded yet, so `name` cannot be known to be free.
+    Unknown { name: String },
+    /// `name` is not a free model; `free` holds a few free ids, `more` counts the others.
+    NotFree {
+        name: String,
+        free: Vec<String>,
+        more: usize,
+    },
+    /// A request field that can add billed features even to free models.
+    BilledFeature { field: &'static str },
+    /// An entry of `models` that is not a string.
+    NotAnId { index: usize },
+    /// An entry of `models` that asks for the automatic choice instead of naming a model.
+    NotAModel { index: usize, name: String },
+    /// An entry of `models` refused for its own reason.
+    Fallback {
+        index: usize,
+        reason: Box<ModelRefused>,
+    },
+}
+
+impl ModelRefused {
+    /// Refuses `name`, listing some of the free models instead.
+    pub(crate) fn not_free<'a>(name: &str, free: impl Iterator<Item = &'a str>) -> ModelRefused {
+        let free: Vec<&str> = free.collect();
+        ModelRefused::NotFree {
+            name: name.to_string(),
+            more: free.len().saturating_sub(SHOWN),
+            free: free.into_iter().take(SHOWN).map(str::to_string).collect(),
+        }
+    }
+
+    /// The request field at fault, when one is.
+    pub(crate) fn field(&self) -> Option<&'static str> {
+        match self {
+            ModelRefused::Unknown { .. } | ModelRefused::NotFree { .. } => Some("model"),
+            ModelRefused::BilledFeature { .. } => None,
+            ModelRefused::NotAnId { .. }
+            | ModelRefused::NotAModel { .. }
+            | ModelRefused::Fallback { .. } => Some("models"),
+        }
+    }
+}
+
+impl fmt::Display for ModelRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelRefused::Unknown { name } => write!(
+                f,
+                "the model list is not loaded yet, so the proxy cannot tell whether '{name}' is \
+                 free; use a model id ending in ':free', or \"auto\" to let the proxy choose"
+            ),
+            ModelRefused::NotFree { name, free, more } => {
+                write!(
+                    f,
+                    "'{name}' is not a free model. Leave out \"model\" or send \"model\": \
+                     \"auto\" to let the proxy choose a free one, or pick one of: {}",
+                    free.join(", ")
+                )?;
+                if *more > 0 {
+                    write!(f, " and {more} more")?;
+                }
+                f.write_str(
+                    " (GET /v1/models lists them all). To use paid models, set \
+                     ALLOW_PAID_MODELS=true in .env",
+                )
+            }
+            // The run of spaces is in the message clients have always had.
+            ModelRefused::BilledFeature { field } => write!(
+                f,
+                "'{field}' can add billed features (web search and the like) even to free{}\
+                 models; remove it, or set ALLOW_PAID_MODELS=true in .env to allow it",
+                " ".repeat(22)
+            ),
+            ModelRefused::NotAnId { index } => write!(f, "models[{index}] must be a model id"),
+            ModelRefused::NotAModel { index, name } => {
+                write!(f, "models[{index}] must be a model id, not '{name}'")
+            }
+            ModelRefused::Fallback { index, reason } => write!(f, "models[{index}]: {reason}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_free_list_is_cut_with_a_count() {
+        let ids: Vec<String> = (0..11).map(|i| format!("m{i}:free")).collect();
+        let refused = ModelRefused::not_free("x/paid", ids.iter().map(String::as_str));
+        let text = refused.to_string();
+        assert!(text.contains("m7:free and 3 more (GET"), "{text}");
+        assert!(!text.contains("m8:free"), "{text}");
+        let short = ModelRefused::not_free("x/paid", ["a:free"].into_iter()).to_string();
+        assert!(short.contains("one of: a:free (GET"), "{short}");
+        assert_eq!(refused.field(), Some("model"));
+    }
+}
