@@ -144,12 +144,12 @@ impl AppState {
         self.config().debug_mode_file.exists()
     }
 
-    /// Where a call's record goes, when debug mode is on.
-    pub fn debug_sinks(&self) -> Option<(Arc<Stats>, Arc<Captures>)> {
-        let live = self.live();
+    /// Where a call's record goes, when debug mode is on, with the settings of `live` (the
+    /// call's one snapshot).
+    pub fn debug_sinks(&self, live: &Live) -> Option<(Arc<Stats>, Arc<Captures>)> {
         live.config
             .debug_mode_file
             .exists()
-            .then(|| (Arc::clone(&self.stats), live.captures))
+            .then(|| (Arc::clone(&self.stats), Arc::clone(&live.captures)))
     }
 }

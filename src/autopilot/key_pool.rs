@@ -261,8 +261,18 @@ impl KeyPool {
             .filter(|k| !k.disabled)
             .all(|k| k.out_until.is_some_and(|t| t > now) || k.used >= k.limit);
         if all_daily {
+            // The allowance the keys really have: OpenRouter's figure when `GET /key` gave
+            // one, else FREE_DAILY_LIMIT.
+            let usable = candidates.iter().filter(|k| !k.disabled);
+            let limit = usable
+                .clone()
+                .map(|k| k.limit)
+                .max()
+                .unwrap_or(self.default_limit);
+            let from_openrouter = usable.clone().all(|k| k.limit_from_api);
             KeyShortage::DailyAllowance {
-                limit: self.default_limit,
+                limit,
+                from_openrouter,
                 wait,
             }
         } else {
@@ -488,7 +498,14 @@ mod tests {
         picks(&p, 2);
         let e = p.choose(&[], true).unwrap_err();
         assert!(
-            matches!(e, KeyShortage::DailyAllowance { limit: 50, .. }),
+            matches!(
+                e,
+                KeyShortage::DailyAllowance {
+                    limit: 2,
+                    from_openrouter: true,
+                    ..
+                }
+            ),
             "{e:?}"
         );
         assert!(e.to_string().contains("allowance"), "{e}");

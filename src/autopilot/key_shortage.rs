@@ -13,9 +13,13 @@ pub(crate) enum KeyShortage {
     NoKeys,
     /// OpenRouter refused every key (401) that could have served.
     AllRejected,
-    /// Every usable key has used its free daily allowance of `limit` calls; the first is
-    /// back after `wait`.
-    DailyAllowance { limit: u32, wait: Duration },
+    /// Every usable key has used its free daily allowance of `limit` calls (as OpenRouter
+    /// reported it, or `FREE_DAILY_LIMIT` when it did not); the first is back after `wait`.
+    DailyAllowance {
+        limit: u32,
+        from_openrouter: bool,
+        wait: Duration,
+    },
     /// Every usable key is resting after OpenRouter's per-minute limit; the first is back
     /// after `wait`.
     PerMinute { wait: Duration },
@@ -41,11 +45,20 @@ impl fmt::Display for KeyShortage {
                 "OpenRouter refused every configured key (401); check OPENROUTER_API_KEY / \
                  OPENROUTER_API_KEYS in .env",
             ),
-            KeyShortage::DailyAllowance { limit, wait } => write!(
+            KeyShortage::DailyAllowance {
+                limit,
+                from_openrouter,
+                wait,
+            } => write!(
                 f,
-                "every key has used today's free-model allowance ({limit} a day per account); it \
+                "every key has used today's free-model allowance ({limit} calls a day, {}); it \
                  comes back in {} (at 00:00 UTC or OpenRouter's reset time). Keys of other \
                  OpenRouter accounts in OPENROUTER_API_KEYS would add allowance",
+                if *from_openrouter {
+                    "as OpenRouter reports for the key"
+                } else {
+                    "from FREE_DAILY_LIMIT, since OpenRouter has not said"
+                },
                 human_duration(*wait)
             ),
             KeyShortage::PerMinute { wait } => write!(

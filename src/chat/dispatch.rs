@@ -67,12 +67,13 @@ struct Attempted {
 /// record.
 pub(crate) fn serve_chat(
     state: &AppState,
+    live: &Live,
     chat: ChatRequest,
     body: &[u8],
     record: &mut CallRecord,
 ) -> Served {
     let mut attempted = None;
-    match serve(state, chat, body, record, &mut attempted) {
+    match serve(state, live, chat, body, record, &mut attempted) {
         Ok(served) => served,
         Err(error) => {
             let mut report = CallReport::refused(&error);
@@ -91,12 +92,12 @@ pub(crate) fn serve_chat(
 
 fn serve(
     state: &AppState,
+    live: &Live,
     mut chat: ChatRequest,
     body: &[u8],
     record: &mut CallRecord,
     attempted: &mut Option<Attempted>,
 ) -> Result<Served, ApiError> {
-    let live = state.live();
     let config = &live.config;
     let catalog = state.catalog.snapshot_when_ready(config.connect_timeout);
     let target = resolve(chat.model.as_deref(), &catalog, config.allow_paid_models)?;
@@ -177,7 +178,7 @@ fn serve(
         });
         let payload = payload_for(&chat, body, &model, limit, requested);
         let started = Instant::now();
-        let outcome = attempt(&live, &key, &payload, chat.stream);
+        let outcome = attempt(live, &key, &payload, chat.stream);
         let (status, error) = match &outcome {
             Ok(_) => (200, None),
             Err((_, e)) => (e.status(), Some(e.to_string())),
@@ -374,6 +375,8 @@ fn attempt(
         .map_err(|e| (Failure::Network, ApiError::from(e)))?;
     if response.status != 200 {
         let bytes = response.body.read_all(MAX_ERROR_BYTES).unwrap_or_default();
+        // An upstream (or a proxy on the way) may quote the key back: never pass it on.
+        let bytes = live.redactor.redact_bytes(&bytes).into_owned();
         let failure = classify_status(response.status, &bytes, response.retry_after.as_deref());
         return Err((
             failure,
@@ -382,9 +385,10 @@ fn attempt(
     }
     if stream && !response.is_json {
         return SseRelay::start(response.body)
-            .map(|relay| Answer::Stream(Box::new(relay)))
+            .map(|relay| Answer::Stream(Box::new(relay.redacting(Arc::clone(&live.redactor)))))
             .map_err(|early| match early {
-                EarlyFailure::ErrorEvent(error) => {
+                EarlyFailure::ErrorEvent(mut error) => {
+                    live.redactor.redact_json(&mut error);
                     // The object itself is what to quote if it carries no message.
                     let quoted = error.to_string();
                     let error = from_upstream_error(200, Some(&error), quoted.as_bytes(), None);
@@ -417,6 +421,10 @@ fn attempt(
                 },
             ),
         })?;
+    let bytes = match live.redactor.redact_bytes(&bytes) {
+        std::borrow::Cow::Owned(clean) => clean,
+        std::borrow::Cow::Borrowed(_) => bytes,
+    };
     match finish_completion(bytes) {
         Ok(answer) => Ok(Answer::Whole(answer)),
         Err(error @ ApiError::Upstream { .. }) => Err(envelope_failure(error)),

@@ -4,16 +4,18 @@
 
 use crate::api::error::ApiError;
 use crate::api::message::{Body, HttpRequest, Reply};
-use crate::app::state::AppState;
+use crate::app::state::{AppState, Live};
 use crate::chat::dispatch::serve_chat;
 use crate::chat::request::{ChatRequest, check_content_type, read_body};
 use crate::journal::call_record::{CallRecord, CallReport, Response};
 
 pub(crate) fn chat_completions(state: &AppState, req: &mut HttpRequest) -> Reply {
-    let mut record = CallRecord::start(state.debug_sinks(), req);
-    let (reply, report) = match prepare(state, req, &mut record) {
+    // One snapshot of the settings for the whole call, however long it takes.
+    let live = state.live();
+    let mut record = CallRecord::start(state.debug_sinks(&live), req);
+    let (reply, report) = match prepare(&live, req, &mut record) {
         Ok((chat, body)) => {
-            let served = serve_chat(state, chat, &body, &mut record);
+            let served = serve_chat(state, &live, chat, &body, &mut record);
             (served.reply, served.report)
         }
         Err(e) => {
@@ -30,16 +32,16 @@ pub(crate) fn chat_completions(state: &AppState, req: &mut HttpRequest) -> Reply
 
 /// Reads and validates the request.
 fn prepare(
-    state: &AppState,
+    live: &Live,
     req: &mut HttpRequest,
     record: &mut CallRecord,
 ) -> Result<(ChatRequest, Vec<u8>), ApiError> {
     check_content_type(req)?;
-    let body = read_body(req, state.config().max_body_bytes)?;
+    let body = read_body(req, live.config.max_body_bytes)?;
     record.request_body(&body);
     let chat = ChatRequest::parse(&body)?;
     record.set_stream(chat.stream);
-    if state.keys().is_empty() {
+    if live.keys.is_empty() {
         return Err(ApiError::NoApiKey);
     }
     Ok((chat, body))

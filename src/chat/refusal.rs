@@ -108,7 +108,12 @@ mod tests {
                 None,
             ),
             (
-                KeyShortage::DailyAllowance { limit: 50, wait }.into(),
+                KeyShortage::DailyAllowance {
+                    limit: 50,
+                    from_openrouter: false,
+                    wait,
+                }
+                .into(),
                 429,
                 "free_quota_exhausted",
                 Some("90"),

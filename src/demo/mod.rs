@@ -10,7 +10,7 @@
 mod script;
 mod server;
 
-pub use script::{Script, StreamEnd, chunk_event};
+pub use script::{AUTHORIZATION_PLACEHOLDER, Script, StreamEnd, chunk_event};
 pub use server::{FakeUpstream, Seen};
 
 /// `GET /models` as OpenRouter answered it on 2026-06-16 (337 models, 22 free).

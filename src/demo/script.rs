@@ -41,7 +41,35 @@ pub enum StreamEnd {
     Stall,
 }
 
+/// Stands, in a script's body or events, for the `Authorization` header of the request it
+/// answers: a fake that quotes the key back, as a misconfigured upstream or proxy might.
+pub const AUTHORIZATION_PLACEHOLDER: &str = "{{AUTHORIZATION}}";
+
 impl Script {
+    /// The script with [`AUTHORIZATION_PLACEHOLDER`] replaced by `authorization`.
+    pub(crate) fn quoting(self, authorization: &str) -> Script {
+        let fill = |text: String| text.replace(AUTHORIZATION_PLACEHOLDER, authorization);
+        match self {
+            Script::Json {
+                status,
+                headers,
+                body,
+                delay,
+            } => Script::Json {
+                status,
+                headers,
+                body: fill(body),
+                delay,
+            },
+            Script::Stream { events, gap, end } => Script::Stream {
+                events: events.into_iter().map(fill).collect(),
+                gap,
+                end,
+            },
+            other => other,
+        }
+    }
+
     pub fn json(status: u16, body: impl Into<String>) -> Script {
         Script::Json {
             status,

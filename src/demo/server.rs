@@ -180,7 +180,9 @@ fn serve_connection(conn: TcpStream, shared: &Shared) {
                 *lock(&shared.key_uses).entry(key).or_default() += 1;
             }
             let script = lock(&shared.script).pop_front();
-            let script = script.unwrap_or_else(|| default_chat(&request, shared));
+            let script = script
+                .unwrap_or_else(|| default_chat(&request, shared))
+                .quoting(request.header("Authorization").unwrap_or(""));
             answer(&mut writer, &mut reader, script, shared, Some(call))
         } else {
             let script = if shared.models_down.load(Ordering::SeqCst) {

@@ -33,7 +33,14 @@ pub(crate) enum Response<'a> {
     /// A whole body (an answer or an error).
     Whole(&'a [u8]),
     /// A stream: the answer text put back together, and the raw events.
-    Stream { text: &'a str, raw: &'a [u8] },
+    /// A stream: the answer text put back together and the raw events (each kept up to a
+    /// limit), with how many bytes of each the client got in all.
+    Stream {
+        text: &'a str,
+        raw: &'a [u8],
+        text_total: usize,
+        raw_total: usize,
+    },
 }
 
 /// How a call ended, as the statistics and the call log count it. The chat handler gets it
@@ -168,11 +175,25 @@ impl CallRecord {
                 "status": status,
                 "body": body_value(body),
             }),
-            Response::Stream { text, raw } => json!({
-                "status": status,
-                "text": text,
-                "events": String::from_utf8_lossy(raw),
-            }),
+            Response::Stream {
+                text,
+                raw,
+                text_total,
+                raw_total,
+            } => {
+                let mut stream = json!({
+                    "status": status,
+                    "text": text,
+                    "events": String::from_utf8_lossy(raw),
+                });
+                if text_total > text.len() || raw_total > raw.len() {
+                    stream["truncated"] = json!({
+                        "text": {"kept_bytes": text.len(), "total_bytes": text_total},
+                        "events": {"kept_bytes": raw.len(), "total_bytes": raw_total},
+                    });
+                }
+                stream
+            }
         };
         let capture = captures.write(&json!({
             "time": self.time,

@@ -52,6 +52,37 @@ impl Redactor {
         out
     }
 
+    /// `bytes` with every secret masked (borrowed when there was none). Text that is not
+    /// UTF-8 is searched byte by byte.
+    pub fn redact_bytes<'t>(&self, bytes: &'t [u8]) -> std::borrow::Cow<'t, [u8]> {
+        use std::borrow::Cow;
+        if self.secrets.is_empty() {
+            return Cow::Borrowed(bytes);
+        }
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return match self.redact(text) {
+                Cow::Borrowed(_) => Cow::Borrowed(bytes),
+                Cow::Owned(clean) => Cow::Owned(clean.into_bytes()),
+            };
+        }
+        let mut out = Cow::Borrowed(bytes);
+        for (secret, masked) in &self.secrets {
+            let needle = secret.as_bytes();
+            while let Some(at) = out.windows(needle.len()).position(|w| w == needle) {
+                let mut clean = out[..at].to_vec();
+                clean.extend_from_slice(masked.as_bytes());
+                clean.extend_from_slice(&out[at + needle.len()..]);
+                out = Cow::Owned(clean);
+            }
+        }
+        out
+    }
+
+    /// Whether any secret is configured (nothing to redact otherwise).
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
     /// Masks every secret inside a JSON value's strings (keys and values).
     pub fn redact_json(&self, value: &mut serde_json::Value) {
         use serde_json::Value;
@@ -128,6 +159,8 @@ mod tests {
             r.redact("nothing here"),
             std::borrow::Cow::Borrowed(_)
         ));
+        let raw = [b"\xff key=".as_slice(), key.as_bytes()].concat();
+        assert!(!String::from_utf8_lossy(&r.redact_bytes(&raw)).contains(key));
         let mut v = serde_json::json!({"error": {"message": format!("bad key {key}"), key: [key]}});
         r.redact_json(&mut v);
         assert!(!v.to_string().contains(key), "{v}");

@@ -334,6 +334,28 @@ fn when_every_key_is_out_of_quota_the_answer_comes_at_once() {
     );
 }
 
+/// Issue 12: the message said "50 a day per account" while /health showed OpenRouter's 1000.
+#[test]
+fn the_quota_message_states_the_keys_real_allowance() {
+    let fake = FakeUpstream::start().unwrap();
+    fake.set_daily_limit(1000);
+    let proxy = start_with(fake, &[]);
+    assert!(eventually(Duration::from_secs(5), || {
+        get(proxy.addr, "/health").json()["keys"][0]["daily_limit"] == 1000
+    }));
+    proxy
+        .fake
+        .push(Script::json(429, openrouter_proxy::demo::ERR_PER_DAY));
+    post_chat(proxy.addr, HELLO).expect_error(429);
+    let error = post_chat(proxy.addr, HELLO).expect_error(429);
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("1000 calls a day, as OpenRouter reports for the key"),
+        "{message}"
+    );
+    assert!(!message.contains(" 50 "), "{message}");
+}
+
 #[test]
 fn when_every_able_model_rests_the_answer_is_503_at_once() {
     let proxy = start(&[("RETRY_POLICY", "10")]);

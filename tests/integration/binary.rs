@@ -327,3 +327,40 @@ fn out_of_file_descriptors_it_serves_again_once_they_free_up() {
         "one line per burst of failed accepts, not one per failure: {failures}\n{log}"
     );
 }
+
+#[test]
+fn a_key_quoted_back_by_upstream_never_reaches_the_log() {
+    // Issue 12: the `retrying ... failed` line quoted the upstream's message, key and all.
+    use openrouter_proxy::demo::{AUTHORIZATION_PLACEHOLDER, Script};
+    let dir = empty_dir();
+    let fake = openrouter_proxy::demo::FakeUpstream::start().unwrap();
+    let body = format!(
+        r#"{{"error":{{"message":"proxy error: Authorization: {AUTHORIZATION_PLACEHOLDER}","code":502}}}}"#
+    );
+    fake.push(Script::json(502, body.clone()));
+    fake.push(Script::json(502, body));
+    let key = "sk-or-v1-quoted-abcdef0123456789abcdef0123456789";
+    let base = fake.base_url();
+    let env = [
+        ("PORT", "0"),
+        ("OPENROUTER_API_KEY", key),
+        ("OPENROUTER_BASE_URL", base.as_str()),
+        ("RETRY_POLICY", "2"),
+    ];
+    let proxy = spawn(&dir, &env, &[]);
+    let r = post_chat(proxy.addr, HELLO);
+    r.expect_error(502);
+    assert!(!r.text().contains(key));
+    assert!(eventually(Duration::from_secs(2), || {
+        proxy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("POST /v1/chat/completions 502"))
+    }));
+    let log = proxy.log.lock().unwrap().join("\n");
+    assert!(log.contains("retrying"), "{log}");
+    assert!(!log.contains(key), "{log}");
+    assert!(log.contains("sk-or-v1-quo...789"), "{log}");
+}

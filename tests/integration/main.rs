@@ -10,3 +10,4 @@ mod front_door;
 mod hostile;
 mod max_tokens;
 mod operations;
+mod secrets;

@@ -15,8 +15,10 @@ mod recorder;
 mod sse;
 mod state;
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::Read;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -27,6 +29,7 @@ use crate::chat::relay::recorder::StreamRecorder;
 use crate::chat::relay::sse::EventReader;
 use crate::chat::relay::state::StreamState;
 use crate::journal::call_record::CallRecord;
+use crate::util::secret::Redactor;
 
 pub(crate) struct SseRelay<R: Read> {
     events: EventReader<R>,
@@ -41,6 +44,8 @@ pub(crate) struct SseRelay<R: Read> {
     done: bool,
     /// The answer text of the piece being read; reused from piece to piece.
     text: String,
+    /// Masks any configured key an event carries (an upstream may quote it back).
+    redactor: Option<Arc<Redactor>>,
 }
 
 /// Why a stream failed before its first event reached the client: it can still be retried.
@@ -63,6 +68,7 @@ impl<R: Read + Send> SseRelay<R> {
             end: None,
             done: false,
             text: String::new(),
+            redactor: None,
         }
     }
 
@@ -99,6 +105,12 @@ impl<R: Read + Send> SseRelay<R> {
     }
 
     /// The model named by the events so far.
+    /// Masks every configured secret in the events before they leave.
+    pub(crate) fn redacting(mut self, redactor: Arc<Redactor>) -> SseRelay<R> {
+        self.redactor = Some(redactor);
+        self
+    }
+
     pub(crate) fn model(&self) -> Option<&str> {
         self.state.model()
     }
@@ -161,6 +173,12 @@ impl<R: Read + Send> EventStream for SseRelay<R> {
         };
         if !more {
             return false;
+        }
+        if let Some(redactor) = &self.redactor
+            && let Cow::Owned(clean) = redactor.redact_bytes(&out[start..])
+        {
+            out.truncate(start);
+            out.extend_from_slice(&clean);
         }
         self.recorder.handed(&out[start..], &self.text);
         if self.pending.is_empty()

@@ -27,6 +27,9 @@ pub(crate) struct StreamRecorder {
     text: String,
     /// How much of `events` and `text` the client is known to have received.
     received: (usize, usize),
+    /// All the bytes of events and text handed over, kept or not; and of those, received.
+    handed_total: (usize, usize),
+    received_total: (usize, usize),
 }
 
 impl StreamRecorder {
@@ -43,6 +46,8 @@ impl StreamRecorder {
             events: Vec::new(),
             text: String::new(),
             received: (0, 0),
+            handed_total: (0, 0),
+            received_total: (0, 0),
         }
     }
 
@@ -53,6 +58,7 @@ impl StreamRecorder {
     /// The server asked for another piece: it has sent the last one.
     pub(crate) fn received(&mut self) {
         self.received = (self.events.len(), self.text.len());
+        self.received_total = self.handed_total;
     }
 
     /// Notes a piece handed to the server, and the answer text in it.
@@ -60,6 +66,8 @@ impl StreamRecorder {
         if !self.is_on() {
             return;
         }
+        self.handed_total.0 += piece.len();
+        self.handed_total.1 += text.len();
         let room = MAX_CAPTURED_BYTES.saturating_sub(self.events.len());
         self.events
             .extend_from_slice(&piece[..piece.len().min(room)]);
@@ -104,6 +112,8 @@ impl StreamRecorder {
         let response = Response::Stream {
             text: &self.text,
             raw: &self.events,
+            text_total: self.received_total.1,
+            raw_total: self.received_total.0,
         };
         self.record.finish(200, report, response);
     }

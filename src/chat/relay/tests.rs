@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::*;
 use crate::api::message::HttpRequest;
 use crate::autopilot::limiter::Limiter;
+use crate::chat::relay::recorder::MAX_CAPTURED_BYTES;
 use crate::journal::capture::Captures;
 use crate::journal::stats::{CallSummary, Outcome, Stats};
 
@@ -344,4 +345,31 @@ fn issue_12_a_client_leaving_mid_stream_leaves_exactly_what_it_got() {
         String::from_utf8(received).unwrap()
     );
     assert_eq!(capture["response"]["text"], "one ");
+}
+
+/// Issue 12: a capture kept 1 MiB of a stream without saying that it cut the rest.
+#[test]
+fn a_long_streams_capture_says_how_much_it_cut() {
+    let sinks = sinks("long-stream");
+    let piece = "x".repeat(64 * 1024);
+    let mut input = String::new();
+    for _ in 0..40 {
+        input.push_str(&format!(
+            "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{piece}\"}}}}]}}\n\n"
+        ));
+    }
+    input.push_str(
+        "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+    );
+    let mut relay = recorded_relay(input.as_bytes(), &sinks);
+    let mut out = Vec::new();
+    while relay.next_piece(&mut out) {}
+    let (_, capture) = recorded(&sinks);
+    let cut = &capture["response"]["truncated"];
+    assert_eq!(cut["text"]["total_bytes"], 40 * 64 * 1024);
+    assert_eq!(cut["text"]["kept_bytes"], MAX_CAPTURED_BYTES);
+    assert!(
+        cut["events"]["total_bytes"].as_u64().unwrap()
+            > cut["events"]["kept_bytes"].as_u64().unwrap()
+    );
 }
