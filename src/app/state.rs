@@ -130,9 +130,12 @@ impl AppState {
         if config.cache_dir != old.cache_dir {
             needs_restart.push("CACHE_DIR");
         }
-        // The old pool's counts go to the file the new pool starts from.
-        self.keys().save();
+        // The old pool's counts go to the file the new pool starts from; then the old pool
+        // stops writing it, and passes on what calls still in flight tell it.
+        let old_keys = self.keys();
+        old_keys.save();
         let live = Live::build(config)?;
+        old_keys.retire(&live.keys);
         self.limiter.set_limit(live.config.max_concurrent.get());
         *write(&self.live) = live;
         Ok(needs_restart)

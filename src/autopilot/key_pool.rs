@@ -8,7 +8,7 @@
 //! keys only by a fingerprint and their masked form, never the key itself.
 
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
@@ -51,6 +51,11 @@ pub struct KeyPool {
     dirty: Mutex<bool>,
     changed: Condvar,
     file: KeyUsageFile,
+    /// The pool that replaced this one on a reload. From then on this pool never writes the
+    /// file (one writer per file), and what calls still in flight record here goes there.
+    successor: Mutex<Option<Weak<KeyPool>>>,
+    /// Serializes writes of the file by this pool (the saver thread, a reload, shutdown).
+    saving: Mutex<()>,
 }
 
 struct PoolState {
@@ -128,6 +133,8 @@ impl KeyPool {
             }),
             dirty: Mutex::new(false),
             changed: Condvar::new(),
+            successor: Mutex::new(None),
+            saving: Mutex::new(()),
             file,
         });
         if !pool.secrets.is_empty() {
@@ -182,8 +189,29 @@ impl KeyPool {
         }
     }
 
+    /// Hands this pool's role to `successor` (a reload): this pool stops writing the file,
+    /// and what it is told from now on is passed on.
+    pub(crate) fn retire(&self, successor: &Arc<KeyPool>) {
+        let _saving = lock(&self.saving);
+        *lock(&self.successor) = Some(Arc::downgrade(successor));
+    }
+
+    /// The successor pool and its index for this pool's key `index`, once retired.
+    fn forward(&self, index: usize) -> Option<(Arc<KeyPool>, Option<usize>)> {
+        let next = lock(&self.successor).as_ref()?.upgrade()?;
+        let secret = self.secrets.get(index)?;
+        let there = next.secrets.iter().position(|s| s == secret);
+        Some((next, there))
+    }
+
     /// Counts one free-model call that reached OpenRouter against the key's daily allowance.
     pub(crate) fn record_use(&self, index: usize) {
+        if let Some((next, there)) = self.forward(index) {
+            if let Some(i) = there {
+                next.record_use(i);
+            }
+            return;
+        }
         let mut state = self.state();
         if let Some(key) = state.keys.get_mut(index) {
             key.used += 1;
@@ -282,6 +310,12 @@ impl KeyPool {
 
     /// Applies what a failed attempt says about its key.
     pub fn record_failure(&self, index: usize, failure: &Failure) {
+        if let Some((next, there)) = self.forward(index) {
+            if let Some(i) = there {
+                next.record_failure(i, failure);
+            }
+            return;
+        }
         let now = SystemTime::now();
         let mut state = self.state();
         let Some(key) = state.keys.get_mut(index) else {
@@ -368,8 +402,12 @@ impl KeyPool {
         }
     }
 
-    /// Writes today's counts now.
+    /// Writes today's counts now (a retired pool writes nothing: its successor owns the file).
     pub(crate) fn save(&self) {
+        let _saving = lock(&self.saving);
+        if lock(&self.successor).is_some() {
+            return;
+        }
         let (day, keys) = {
             let state = self.state();
             let keys: Vec<SavedDay> = state
@@ -415,9 +453,12 @@ impl KeyState {
     }
 }
 
-/// Saves a pool's counts after each change, until the pool is gone (replaced by a reload).
-fn save_while_alive(pool: &std::sync::Weak<KeyPool>) {
+/// Saves a pool's counts after each change, until the pool is gone or retired by a reload.
+fn save_while_alive(pool: &Weak<KeyPool>) {
     while let Some(pool) = pool.upgrade() {
+        if lock(&pool.successor).is_some() {
+            return;
+        }
         pool.save_if_changed();
     }
 }
@@ -531,5 +572,37 @@ mod tests {
         assert!(!text.contains(&keys[0]), "{text}");
         let again = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
         assert_eq!(again.report()[0].used_today, 3);
+    }
+
+    /// Issue 12: after a reload, the old pool's saver could overwrite the new pool's counts
+    /// with stale ones, and calls still in flight counted on the old pool.
+    #[test]
+    fn a_retired_pool_never_writes_and_passes_on_what_it_is_told() {
+        let dir = scratch();
+        let keys = vec![
+            "sk-or-v1-reloaded-a-00000000000000000000".to_string(),
+            "sk-or-v1-reloaded-b-00000000000000000000".to_string(),
+        ];
+        let old = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
+        old.record_use(0);
+        old.save();
+        // The reload: the new pool has the keys in another order.
+        let swapped = vec![keys[1].clone(), keys[0].clone()];
+        let new = KeyPool::start(&swapped, Strategy::RoundRobin, 50, &dir);
+        old.retire(&new);
+        assert_eq!(new.report()[1].used_today, 1, "read from the file");
+        // A call that was in flight on the old pool finishes now.
+        old.record_use(0);
+        old.record_failure(1, &Failure::KeyRejected);
+        assert_eq!(new.report()[1].used_today, 2);
+        assert_eq!(new.report()[0].state, "disabled");
+        new.save();
+        old.save();
+        let again = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
+        assert_eq!(
+            again.report()[0].used_today,
+            2,
+            "the old pool did not overwrite"
+        );
     }
 }
