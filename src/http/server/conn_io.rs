@@ -7,7 +7,9 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How much one read asks for.
+/// How much one read asks for: a little while the connection waits for a request (an idle
+/// connection holds no more than that), more once a request is arriving.
+const FIRST_READ: usize = 4 * 1024;
 const READ_SIZE: usize = 16 * 1024;
 /// After a reply that ends the connection with part of a request unread, how much more is
 /// read (and thrown away) so the client sees the reply rather than a reset.
@@ -41,12 +43,9 @@ impl ConnIo {
     pub fn consume(&mut self, n: usize) {
         self.used = (self.used + n).min(self.buf.len());
         if self.used == self.buf.len() {
-            self.buf.clear();
+            // Everything read is used: an idle keep-alive connection keeps no buffer.
+            self.buf = Vec::new();
             self.used = 0;
-            // An idle keep-alive connection keeps no large buffer.
-            if self.buf.capacity() > 4 * READ_SIZE {
-                self.buf = Vec::new();
-            }
         }
     }
 
@@ -75,7 +74,8 @@ impl ConnIo {
             self.used = 0;
         }
         let start = self.buf.len();
-        self.buf.resize(start + READ_SIZE, 0);
+        let size = if start == 0 { FIRST_READ } else { READ_SIZE };
+        self.buf.resize(start + size, 0);
         let result = loop {
             match (&*self.stream).read(&mut self.buf[start..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

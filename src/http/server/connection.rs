@@ -55,10 +55,15 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     let link: Arc<dyn ClientLink> = Arc::new(Link(Arc::clone(&stream)));
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let mut first = true;
+    // The send timeout as last set: a system call only when a reload changed it.
+    let mut write_timeout = None;
     loop {
         let config = shared.state.config();
-        if let Err(e) = stream.set_write_timeout(Some(config.idle_timeout)) {
-            log::debug!("cannot set a send timeout: {e}");
+        if write_timeout != Some(config.idle_timeout) {
+            match stream.set_write_timeout(Some(config.idle_timeout)) {
+                Ok(()) => write_timeout = Some(config.idle_timeout),
+                Err(e) => log::debug!("cannot set a send timeout: {e}"),
+            }
         }
         let idle = if first {
             config.header_timeout
