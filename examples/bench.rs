@@ -3,12 +3,14 @@
 //!
 //! One process holds the fake upstream (`openrouter_proxy::demo`) and the clients. The
 //! proxy runs as its own process (the release binary, configured through its environment), and
-//! so does LiteLLM with `--litellm PATH`. Clients speak HTTP/1.1 over keep-alive connections
-//! with a small hand-written client, so that the client's own cost is the same for every path.
+//! so do nginx with `--nginx PATH` (the floor for one proxy hop, measured in the same run) and
+//! LiteLLM with `--litellm PATH`. Clients speak HTTP/1.1 over keep-alive connections with a
+//! small hand-written client, so that the client's own cost is the same for every path.
 //!
 //! ```text
-//! bench [--proxy-bin target/release/openrouter-proxy] [--litellm VENV/bin/litellm]
-//!       [--litellm-version V] [--out FILE] [--quick]
+//! bench [--proxy-bin target/release/openrouter-proxy] [--nginx /usr/sbin/nginx]
+//!       [--strace /usr/bin/strace] [--litellm VENV/bin/litellm] [--litellm-version V]
+//!       [--out FILE] [--quick]
 //! ```
 //!
 //! For investigating, one part alone:
@@ -47,6 +49,8 @@ const STREAM_PARTS: usize = 18;
 
 struct Args {
     proxy_bin: PathBuf,
+    nginx: Option<PathBuf>,
+    strace: Option<PathBuf>,
     litellm: Option<PathBuf>,
     litellm_version: String,
     out: Option<PathBuf>,
@@ -71,6 +75,12 @@ struct Sizes {
     blocks: usize,
     streams: usize,
     held_streams: usize,
+    /// Bursts of new connections after an idle pause, per path.
+    burst_rounds: usize,
+    /// Requests counted for the system calls and context switches per request.
+    cost_requests: usize,
+    /// Idle keep-alive connections held open for the memory they cost.
+    idle_connections: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -83,6 +93,8 @@ fn parse_args() -> Result<Args, String> {
         .unwrap_or_default();
     let mut args = Args {
         proxy_bin: default_bin,
+        nginx: None,
+        strace: None,
         litellm: None,
         litellm_version: String::new(),
         out: None,
@@ -100,6 +112,8 @@ fn parse_args() -> Result<Args, String> {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
             "--proxy-bin" => args.proxy_bin = PathBuf::from(value("--proxy-bin")?),
+            "--nginx" => args.nginx = Some(PathBuf::from(value("--nginx")?)),
+            "--strace" => args.strace = Some(PathBuf::from(value("--strace")?)),
             "--litellm" => args.litellm = Some(PathBuf::from(value("--litellm")?)),
             "--litellm-version" => args.litellm_version = value("--litellm-version")?,
             "--out" => args.out = Some(PathBuf::from(value("--out")?)),
@@ -438,27 +452,50 @@ struct Target {
     stream: Vec<u8>,
 }
 
-fn chat_body(model: &str, stream: bool) -> String {
-    // A short conversation, as a chat client sends it.
-    serde_json::json!({
-        "model": model,
-        "stream": stream,
-        "messages": [
-            {"role": "system", "content": "You are a concise assistant. Answer in one sentence."},
-            {"role": "user", "content": "What is the capital of France, and what river runs through it?"}
-        ],
-        "temperature": 0.7
-    })
-    .to_string()
+/// The size of the larger request body (one row of the one-at-a-time table): 4 KiB, four
+/// times what tiny_http reads without a thread of its own.
+const LARGE_BODY: usize = 4096;
+
+/// A short conversation, as a chat client sends it; with `size` above its natural size the
+/// question is preceded by plain ASCII filler (pasted notes) so that the body has `size` bytes.
+fn chat_body(model: &str, stream: bool, size: usize) -> String {
+    let question = "What is the capital of France, and what river runs through it?";
+    let build = |content: &str| {
+        serde_json::json!({
+            "model": model,
+            "stream": stream,
+            "messages": [
+                {"role": "system", "content": "You are a concise assistant. Answer in one sentence."},
+                {"role": "user", "content": content}
+            ],
+            "temperature": 0.7
+        })
+        .to_string()
+    };
+    let short = build(question);
+    if short.len() >= size {
+        return short;
+    }
+    let filler: String = "notes on rivers and capitals "
+        .chars()
+        .cycle()
+        .take(size - short.len())
+        .collect();
+    build(&format!("{filler}{question}"))
 }
 
 impl Target {
     fn new(label: &str, addr: SocketAddr, path: &str, model: &str) -> Target {
+        Target::sized(label, addr, path, model, 0)
+    }
+
+    /// A target whose requests have bodies of `size` bytes (at least the natural size).
+    fn sized(label: &str, addr: SocketAddr, path: &str, model: &str, size: usize) -> Target {
         Target {
             label: label.to_string(),
             addr,
-            whole: request_bytes(addr, path, &chat_body(model, false)),
-            stream: request_bytes(addr, path, &chat_body(model, true)),
+            whole: request_bytes(addr, path, &chat_body(model, false, size)),
+            stream: request_bytes(addr, path, &chat_body(model, true, size)),
         }
     }
 }
@@ -477,6 +514,13 @@ impl Process {
 
     fn log(&self) -> String {
         fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// The process and its children: nginx's master and worker, LiteLLM's workers.
+    fn pids(&self) -> Vec<u32> {
+        let mut pids = vec![self.pid()];
+        pids.extend(children(self.pid()));
+        pids
     }
 }
 
@@ -515,7 +559,11 @@ fn start_proxy(
 ) -> Result<Process, String> {
     let dir = scratch.join(name);
     let cache = dir.join("cache");
+    // The proxy watches the folder it starts in (where `.env` would be) for changes: its log
+    // must be written elsewhere, or every log line would wake the watcher.
+    let work = dir.join("work");
     fs::create_dir_all(&cache).map_err(|e| e.to_string())?;
+    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     fs::write(cache.join("models.json"), MODELS_JSON).map_err(|e| e.to_string())?;
     let log = fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
     let mut cmd = match &args.wrap {
@@ -527,7 +575,7 @@ fn start_proxy(
         }
         None => Command::new(&args.proxy_bin),
     };
-    cmd.current_dir(&dir)
+    cmd.current_dir(&work)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("OPENROUTER_BASE_URL", fake.base_url())
@@ -638,6 +686,112 @@ fn start_litellm(bin: &Path, fake: &FakeUpstream, scratch: &Path) -> Result<Proc
     }
 }
 
+/// Starts nginx as a reverse proxy in front of the fake: the floor for what one proxy hop
+/// costs. One worker process (the proxy has the same two cores to itself), in the foreground,
+/// with its own prefix, configuration and logs under `scratch`; responses are not buffered
+/// (`proxy_buffering off`, so streams flow event by event), and upstream connections are kept
+/// alive (HTTP/1.1, a pool of 32), as the proxy keeps its own. Its access log is off: the floor
+/// is the hop alone (the proxy's own log line costs it one `write` per request more).
+fn start_nginx(bin: &Path, fake: &FakeUpstream, scratch: &Path) -> Result<Process, String> {
+    let dir = scratch.join("nginx");
+    fs::create_dir_all(dir.join("temp")).map_err(|e| e.to_string())?;
+    let port = free_port().map_err(|e| e.to_string())?;
+    let d = dir.display();
+    // Requests keep the proxy's paths: /v1/chat/completions → the fake's /api/v1/….
+    // keepalive_requests is raised from 1,000 so that nginx never closes a benchmark
+    // connection the proxy would have kept; worker_connections leaves room for the idle
+    // connections row.
+    let config = format!(
+        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         worker_rlimit_nofile 8192;\nevents {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/temp/body;\n  \
+         proxy_temp_path {d}/temp/proxy;\n  fastcgi_temp_path {d}/temp/fastcgi;\n  \
+         uwsgi_temp_path {d}/temp/uwsgi;\n  scgi_temp_path {d}/temp/scgi;\n  \
+         keepalive_requests 100000000;\n  keepalive_timeout 75s;\n  \
+         upstream fake {{\n    server {upstream};\n    keepalive 32;\n    \
+         keepalive_requests 100000000;\n  }}\n  \
+         server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      \
+         proxy_pass http://fake/api/;\n      proxy_http_version 1.1;\n      \
+         proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }}\n  }}\n}}\n",
+        upstream = fake.addr(),
+    );
+    fs::write(dir.join("nginx.conf"), config).map_err(|e| e.to_string())?;
+    let log = fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(&dir)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log);
+    let child = spawn_in_group(&mut cmd).map_err(|e| format!("cannot start nginx: {e}"))?;
+    let mut process = Process {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        dir,
+    };
+    let target = Target::new("nginx", process.addr, "/v1/chat/completions", MODEL);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = process.child.try_wait() {
+            let errors = fs::read_to_string(process.dir.join("error.log")).unwrap_or_default();
+            return Err(format!(
+                "nginx exited ({status}): {}{}",
+                process.log(),
+                tail(&errors)
+            ));
+        }
+        if let Ok(200) = Conn::new(process.addr).exchange(&target.whole) {
+            return Ok(process);
+        }
+        if Instant::now() > deadline {
+            return Err("nginx did not answer within 10 s".into());
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The processes whose parent is `pid` (from `/proc/*/stat`).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            let stat = fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            // After the command name: the state, then the parent's pid.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            rest.split_whitespace().nth(1) == Some(pid.to_string().as_str())
+        })
+        .collect()
+}
+
+/// Context switches (voluntary and not) of every thread of these processes so far. Threads
+/// that have ended no longer count: the figure is for threads that live across the requests.
+fn context_switches(pids: &[u32]) -> u64 {
+    let mut total = 0;
+    for pid in pids {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let status = fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            total += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    total
+}
+
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
@@ -653,13 +807,23 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Resident memory of several processes together, in MiB.
+fn group_rss_mib(pids: &[u32]) -> f64 {
+    pids.iter().map(|p| rss_mib(*p)).sum()
+}
+
 /// Resident memory once it has stopped changing (at most a few seconds).
 fn settled_rss(pid: u32) -> f64 {
-    let mut last = rss_mib(pid);
+    settled_group_rss(&[pid])
+}
+
+/// Resident memory of several processes together, once it has stopped changing.
+fn settled_group_rss(pids: &[u32]) -> f64 {
+    let mut last = group_rss_mib(pids);
     let mut same = 0;
     for _ in 0..50 {
         thread::sleep(Duration::from_millis(100));
-        let now = rss_mib(pid);
+        let now = group_rss_mib(pids);
         if (now - last).abs() < 0.05 {
             same += 1;
             if same >= 3 {
@@ -1167,6 +1331,222 @@ fn burst_check(addr: SocketAddr, count: usize) -> (usize, usize) {
     (answered.load(Ordering::SeqCst), count)
 }
 
+/// Bursts of `count` new connections opened at once after `idle` with no request anywhere.
+/// Each connection sends one request; its wait counts from when its client started (all are
+/// released together) to its whole answer, connection set-up included. Each round pauses, then
+/// bursts every path in a random order; connections stay open until the whole burst has been
+/// answered, as keep-alive clients would keep them.
+fn burst_after_idle(
+    targets: &[Target],
+    count: usize,
+    idle: Duration,
+    rounds: usize,
+) -> Vec<Samples> {
+    let mut samples = vec![Samples::default(); targets.len()];
+    let mut rng = Rng(0x5851_f42d_4c95_7f2d);
+    for _ in 0..rounds {
+        thread::sleep(idle);
+        for j in rng.order(targets.len()) {
+            let target = &targets[j];
+            let (start, done) = (Barrier::new(count + 1), Barrier::new(count + 1));
+            let results: Vec<Result<Duration, String>> = thread::scope(|scope| {
+                let handles: Vec<_> = (0..count)
+                    .map(|_| {
+                        let (start, done) = (&start, &done);
+                        thread::Builder::new()
+                            .stack_size(256 * 1024)
+                            .spawn_scoped(scope, move || {
+                                let mut conn = Conn::new(target.addr);
+                                conn.timeout = Duration::from_secs(10);
+                                start.wait();
+                                let t0 = Instant::now();
+                                let result = match conn.exchange(&target.whole) {
+                                    Ok(200) => Ok(t0.elapsed()),
+                                    Ok(status) => Err(format!(
+                                        "{status}: {}",
+                                        String::from_utf8_lossy(&conn.body)
+                                    )),
+                                    Err(e) => Err(e.to_string()),
+                                };
+                                done.wait();
+                                result
+                            })
+                            .expect("burst client thread")
+                    })
+                    .collect();
+                start.wait();
+                done.wait();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("burst client"))
+                    .collect()
+            });
+            for result in results {
+                samples[j].sent += 1;
+                match result {
+                    Ok(took) => samples[j].push(took),
+                    Err(e) => samples[j].error(e),
+                }
+            }
+        }
+    }
+    samples
+}
+
+/// What one request costs a server's processes, counted over requests sent one at a time on
+/// one keep-alive connection.
+struct Costs {
+    /// Context switches of the server's threads per request.
+    switches: f64,
+    /// System calls per request (`strace -c -f`) and the most frequent ones, when strace ran.
+    syscalls: Option<(f64, String)>,
+}
+
+/// Sends `n` requests through `target` counting the context switches of `pids`, then `n` more
+/// under `strace -c -f` (when given) counting their system calls. The two passes are apart
+/// because tracing slows every system call down, and with it the scheduling.
+fn request_costs(
+    target: &Target,
+    pids: &[u32],
+    n: usize,
+    strace: Option<&Path>,
+    summary: &Path,
+) -> Result<Costs, String> {
+    let mut conn = Conn::new(target.addr);
+    let mut send = |count: usize| -> Result<(), String> {
+        for _ in 0..count {
+            match conn.exchange(&target.whole) {
+                Ok(200) => {}
+                other => return Err(format!("{}: {other:?}", target.label)),
+            }
+        }
+        Ok(())
+    };
+    send(50)?;
+    let before = context_switches(pids);
+    send(n)?;
+    let switches = context_switches(pids).saturating_sub(before) as f64 / n as f64;
+    let syscalls = match strace {
+        Some(bin) => Some(count_syscalls(bin, pids, summary, n, || send(n))?),
+        None => None,
+    };
+    Ok(Costs { switches, syscalls })
+}
+
+/// Runs `work` (`n` requests) with strace attached to every thread of `pids`, and returns the
+/// system calls per request and the six most frequent ones, per request.
+fn count_syscalls(
+    bin: &Path,
+    pids: &[u32],
+    summary: &Path,
+    n: usize,
+    work: impl FnOnce() -> Result<(), String>,
+) -> Result<(f64, String), String> {
+    let mut cmd = Command::new(bin);
+    cmd.args(["-c", "-f", "-o"]).arg(summary);
+    for pid in pids {
+        cmd.arg("-p").arg(pid.to_string());
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start strace: {e}"))?;
+    // strace says "Process N attached" (with "with M threads" when it has several) once it
+    // has attached every thread of a process given: all must be traced before the requests
+    // start, and waiting longer would count the idle threads' timers as the requests' cost.
+    let attached = Arc::new(AtomicUsize::new(0));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let seen = Arc::clone(&attached);
+    let reader = thread::spawn(move || {
+        let mut said = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(" attached") {
+                seen.fetch_add(1, Ordering::SeqCst);
+            } else {
+                said.push_str(&line);
+                said.push('\n');
+            }
+        }
+        said
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while attached.load(Ordering::SeqCst) < pids.len() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(format!(
+                "strace attached {} of {} processes within 20 s",
+                attached.load(Ordering::SeqCst),
+                pids.len()
+            ));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let said = reader.join().unwrap_or_default();
+            return Err(format!("strace exited ({status}): {said}"));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let result = work();
+    progress(&format!(
+        "  {n} requests under strace: {:.2} ms each",
+        t0.elapsed().as_secs_f64() * 1000.0 / n as f64
+    ));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let said = reader.join().unwrap_or_default();
+    result?;
+    let text = fs::read_to_string(summary).map_err(|e| format!("no strace summary: {e} {said}"))?;
+    let mut calls: Vec<(String, u64)> = text
+        .lines()
+        .filter(|l| !l.starts_with('%') && !l.starts_with('-'))
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            Some((fields.last()?.to_string(), fields.get(3)?.parse().ok()?))
+        })
+        .collect();
+    let total = calls
+        .iter()
+        .find(|(name, _)| name == "total")
+        .map(|(_, n)| *n)
+        .ok_or_else(|| format!("no total in the strace summary: {text}"))?;
+    calls.retain(|(name, _)| name != "total");
+    calls.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let top: Vec<String> = calls
+        .iter()
+        .take(6)
+        .map(|(name, c)| format!("{name} {:.1}", *c as f64 / n as f64))
+        .collect();
+    Ok((total as f64 / n as f64, top.join(", ")))
+}
+
+/// Opens `count` keep-alive connections one after the other, each served one request and then
+/// left idle, and returns the resident memory of `pids` before and with them all open.
+fn idle_connections(target: &Target, pids: &[u32], count: usize) -> Result<(f64, f64), String> {
+    let before = settled_group_rss(pids);
+    let mut conns = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut conn = Conn::new(target.addr);
+        conn.timeout = Duration::from_secs(10);
+        match conn.exchange(&target.whole) {
+            Ok(200) => conns.push(conn),
+            other => {
+                return Err(format!(
+                    "{}: idle connection {i} of {count}: {other:?}",
+                    target.label
+                ));
+            }
+        }
+    }
+    let with = settled_group_rss(pids);
+    drop(conns);
+    Ok((before, with))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Token counting
 
@@ -1346,6 +1726,9 @@ fn run() -> Result<(), String> {
             blocks: 2,
             streams: 10,
             held_streams: 200,
+            burst_rounds: 1,
+            cost_requests: 200,
+            idle_connections: 1000,
         }
     } else {
         Sizes {
@@ -1358,6 +1741,10 @@ fn run() -> Result<(), String> {
             blocks: 6,
             streams: 80,
             held_streams: 200,
+            // 4 rounds of 32: the p99 is the second longest wait, not the longest.
+            burst_rounds: 4,
+            cost_requests: 2000,
+            idle_connections: 1000,
         }
     };
     let scratch =
@@ -1399,8 +1786,9 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
     let (busy0, own0, t_start) = (machine_busy(), own_cpu(), Instant::now());
     let direct = Target::new("direct", fake.addr(), "/api/v1/chat/completions", MODEL);
 
-    // Memory, idle: smart max_tokens off, default settings otherwise. The same process then
-    // shows the connection-burst problem (see BENCHMARKS.md).
+    // Memory, idle: smart max_tokens off, default settings otherwise; then with idle
+    // connections open. The same process then shows the connection-burst problem (see
+    // BENCHMARKS.md).
     progress("memory, idle");
     let idle = start_proxy(
         args,
@@ -1410,11 +1798,26 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
         &[("SMART_MAX_TOKENS", "false")],
     )?;
     let via_idle = Target::new("proxy", idle.addr, "/v1/chat/completions", MODEL);
-    let _ = sequential(&[via_idle], 0, 1);
+    let _ = sequential(std::slice::from_ref(&via_idle), 0, 1);
     thread::sleep(Duration::from_millis(300));
     let rss_idle = settled_rss(idle.pid());
+    progress(&format!("{} idle connections", sizes.idle_connections));
+    let (_, rss_idle_conns) = idle_connections(&via_idle, &idle.pids(), sizes.idle_connections)?;
+    thread::sleep(Duration::from_millis(500));
     let burst = burst_check(idle.addr, 64);
     drop(idle);
+
+    // nginx, the floor: its idle memory and its idle connections first, as for the proxy.
+    let nginx = match &args.nginx {
+        Some(bin) => {
+            progress("nginx: memory, idle");
+            let process = start_nginx(bin, &fake, scratch)?;
+            let target = Target::new("nginx", process.addr, "/v1/chat/completions", MODEL);
+            let (rss, with) = idle_connections(&target, &process.pids(), sizes.idle_connections)?;
+            Some((process, rss, with))
+        }
+        None => None,
+    };
 
     // The proxies measured: default settings (smart max_tokens on), and smart max_tokens off;
     // both with the concurrency limit raised so that it is not what is measured.
@@ -1439,45 +1842,95 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
     let proxy = Target::new("proxy", main.addr, "/v1/chat/completions", MODEL);
     let _ = sequential(std::slice::from_ref(&proxy), 0, 1);
     let rss_warm = settled_rss(main.pid());
-    let proxy_auto = Target::new(
-        "proxy, model `auto`",
-        main.addr,
-        "/v1/chat/completions",
-        "auto",
-    );
-    let proxy_off = Target::new(
-        "proxy, SMART_MAX_TOKENS=false",
-        off.addr,
-        "/v1/chat/completions",
-        MODEL,
-    );
+    let path = "/v1/chat/completions";
+    let via_nginx = nginx
+        .as_ref()
+        .map(|(p, _, _)| Target::new("nginx", p.addr, path, MODEL));
 
+    // One at a time: the paths of the goals first (their indices are the `ONE_*` constants),
+    // then the informative ones, nginx's last when it runs.
     progress("non-streaming, one client");
+    let mut one = vec![
+        direct.clone(),
+        proxy.clone(),
+        Target::sized(
+            "direct",
+            fake.addr(),
+            "/api/v1/chat/completions",
+            MODEL,
+            LARGE_BODY,
+        ),
+        Target::sized("proxy", main.addr, path, MODEL, LARGE_BODY),
+        Target::new("proxy, model `auto`", main.addr, path, "auto"),
+        Target::new("proxy, SMART_MAX_TOKENS=false", off.addr, path, MODEL),
+    ];
+    if let Some((p, _, _)) = &nginx {
+        one.push(Target::new("nginx", p.addr, path, MODEL));
+        one.push(Target::sized("nginx", p.addr, path, MODEL, LARGE_BODY));
+    }
     let cpu0 = cpu_seconds(main.pid());
-    let seq = sequential(
-        &[direct.clone(), proxy.clone(), proxy_auto, proxy_off],
-        sizes.warmup,
-        sizes.sequential,
-    );
-    let cpu_seq = cpu_per_request(cpu0, cpu_seconds(main.pid()), seq[1].sent + seq[2].sent);
+    let seq = sequential(&one, sizes.warmup, sizes.sequential);
+    let served_by_main = seq[ONE_PROXY].sent + seq[ONE_PROXY_LARGE].sent + seq[ONE_AUTO].sent;
+    let cpu_seq = cpu_per_request(cpu0, cpu_seconds(main.pid()), served_by_main);
 
     let c = sizes.concurrent_clients;
     progress(&format!("non-streaming, {c} clients"));
-    let pair = [direct.clone(), proxy.clone()];
+    let mut trio = vec![direct.clone(), proxy.clone()];
+    trio.extend(via_nginx.clone());
     let cpu0 = cpu_seconds(main.pid());
-    let conc = concurrent(&pair, c, sizes.block, sizes.blocks, None);
+    let conc = concurrent(&trio, c, sizes.block, sizes.blocks, None);
     let cpu_conc = cpu_per_request(cpu0, cpu_seconds(main.pid()), conc[1].sent);
     progress(&format!("non-streaming, {c} clients, paced"));
     let pace = Duration::from_micros(c as u64 * 1_000_000 / PACED_RATE);
-    let paced = concurrent(&pair, c, sizes.block, sizes.blocks, Some(pace));
+    let paced = concurrent(&trio, c, sizes.block, sizes.blocks, Some(pace));
     let rss_after_load = rss_mib(main.pid());
 
     progress("streaming");
-    let ttfb = streaming(&fake, &pair, 20, sizes.short_streams, 1, &|_| {
+    let ttfb = streaming(&fake, &trio, 20, sizes.short_streams, 1, &|_| {
         Duration::ZERO
     });
-    let streams = streaming(&fake, &pair, 3, sizes.streams, STREAM_PARTS, &|k| {
+    let streams = streaming(&fake, &trio, 3, sizes.streams, STREAM_PARTS, &|k| {
         Duration::from_millis(5 + (k % 6) as u64)
+    });
+
+    progress(&format!(
+        "bursts of {c} new connections after {} s idle",
+        BURST_IDLE.as_secs()
+    ));
+    let bursts = burst_after_idle(&trio, c, BURST_IDLE, sizes.burst_rounds);
+
+    // What a request costs the server's processes: the proxy (one process, all its threads)
+    // and nginx (master and worker).
+    progress("system calls and context switches per request");
+    let strace = args.strace.as_deref();
+    let n = sizes.cost_requests;
+    let trace_file = scratch.join("strace.txt");
+    let mut costs = vec![
+        request_costs(&proxy, &[main.pid()], n, strace, &trace_file)?,
+        request_costs(&one[ONE_PROXY_LARGE], &[main.pid()], n, strace, &trace_file)?,
+    ];
+    if let Some((p, _, _)) = &nginx {
+        let pids = p.pids();
+        costs.push(request_costs(
+            &one[ONE_NGINX],
+            &pids,
+            n,
+            strace,
+            &trace_file,
+        )?);
+        costs.push(request_costs(
+            &one[ONE_NGINX_LARGE],
+            &pids,
+            n,
+            strace,
+            &trace_file,
+        )?);
+    }
+    // nginx's part ends here: the held streams below are the proxy's alone, and the peer is
+    // measured with nothing else running.
+    let nginx_rss = nginx.map(|(process, idle, with)| {
+        drop(process);
+        (idle, with)
     });
 
     // Memory with streams held open (these streams end only when their proxy is stopped): a
@@ -1558,6 +2011,124 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
         );
     }
 
+    // The goals of the front-door rewrite (issue 11), each figure beside nginx's.
+    let p50 =
+        |v: &[Samples], i: usize, base: usize| v.get(i).map(|s| s.pct(50.0) - v[base].pct(50.0));
+    let p99 = |v: &[Samples], i: usize| v.get(i).map(|s| s.pct(99.0));
+    let max = |v: &[Samples], i: usize| v.get(i).map(|s| s.pct(100.0));
+    let ttfb_only: Vec<Samples> = ttfb.iter().map(|t| t.ttfb.clone()).collect();
+    let syscalls = |i: usize| costs.get(i).and_then(|c| c.syscalls.as_ref().map(|s| s.0));
+    let switches = |i: usize| costs.get(i).map(|c| c.switches);
+    let mib = |mb: f64| mb * 1e6 / (1024.0 * 1024.0);
+    let big_body = format!("{} KiB body", LARGE_BODY / 1024);
+    let goals = [
+        GoalRow::new(
+            "added p50, one request at a time (ms)",
+            p50(&seq, ONE_PROXY, ONE_DIRECT),
+            p50(&seq, ONE_NGINX, ONE_DIRECT),
+            Show::Ms,
+            Goal::TimesNginx(1.5),
+        ),
+        GoalRow::new(
+            &format!("added p50, one at a time, {big_body} (ms)"),
+            p50(&seq, ONE_PROXY_LARGE, ONE_DIRECT_LARGE),
+            p50(&seq, ONE_NGINX_LARGE, ONE_DIRECT_LARGE),
+            Show::Ms,
+            Goal::TimesNginx(1.5),
+        ),
+        GoalRow::new(
+            &format!("p99 at {c} clients (ms)"),
+            p99(&conc, 1),
+            p99(&conc, 2),
+            Show::Ms,
+            Goal::AtMost(10_000.0, "≤ 10 ms"),
+        ),
+        GoalRow::new(
+            &format!(
+                "p99 wait, {c} new connections at once after {} s idle (ms)",
+                BURST_IDLE.as_secs()
+            ),
+            p99(&bursts, 1),
+            p99(&bursts, 2),
+            Show::Ms,
+            Goal::AtMost(10_000.0, "≤ 10 ms"),
+        ),
+        GoalRow::new(
+            "longest wait in those bursts (ms)",
+            max(&bursts, 1),
+            max(&bursts, 2),
+            Show::Ms,
+            Goal::None,
+        ),
+        GoalRow::new(
+            "stream: first event, added p50 (ms)",
+            p50(&ttfb_only, 1, 0),
+            p50(&ttfb_only, 2, 0),
+            Show::Ms,
+            Goal::AtMost(150.0, "≤ 0.15 ms"),
+        ),
+        GoalRow::new(
+            "system calls per request (`strace -c -f`)",
+            syscalls(0),
+            syscalls(2),
+            Show::Count,
+            Goal::AtMost(12.0, "≤ 12"),
+        ),
+        GoalRow::new(
+            &format!("system calls per request, {big_body}"),
+            syscalls(1),
+            syscalls(3),
+            Show::Count,
+            Goal::None,
+        ),
+        GoalRow::new(
+            "context switches per request (all threads)",
+            switches(0),
+            switches(2),
+            Show::Count,
+            Goal::None,
+        ),
+        GoalRow::new(
+            &format!("context switches per request, {big_body}"),
+            switches(1),
+            switches(3),
+            Show::Count,
+            Goal::None,
+        ),
+        GoalRow::new(
+            "idle RSS, SMART_MAX_TOKENS=false, after 1 request (MiB)",
+            Some(rss_idle),
+            nginx_rss.map(|(idle, _)| idle),
+            Show::Mib,
+            Goal::AtMost(mib(20.0), "≤ 20 MB (19.1 MiB)"),
+        ),
+        GoalRow::new(
+            &format!(
+                "RSS added by {} idle keep-alive connections (MiB)",
+                sizes.idle_connections
+            ),
+            Some(rss_idle_conns - rss_idle),
+            nginx_rss.map(|(idle, with)| with - idle),
+            Show::Mib,
+            Goal::AtMost(mib(30.0), "≤ +30 MB (28.6 MiB)"),
+        ),
+    ];
+    let _ = writeln!(
+        r,
+        "\n### The front door (issue 11): the proxy beside nginx\n\n\
+         nginx {} as a reverse proxy in front of the same fake, in the same run: one worker \
+         process, `proxy_buffering off`, HTTP/1.1 keep-alive to the fake (`keepalive 32`). \
+         \"Added\" is a path's percentile minus the direct path's.\n\n\
+         | figure | proxy | nginx | proxy ÷ nginx | goal | |\n|---|---:|---:|---:|---|---|",
+        nginx_version(args.nginx.as_deref())
+    );
+    for g in &goals {
+        g.write(&mut r);
+    }
+    if args.strace.is_none() {
+        let _ = writeln!(r, "\nNo strace: system calls not counted.");
+    }
+
     let _ = writeln!(
         r,
         "\n### Non-streaming overhead\n\n\
@@ -1567,30 +2138,31 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
          | clients | path | requests | p50 | p99 | added p50 | added p99 | req/s | proxy CPU | goal: added p50 ≤ 0.2, p99 ≤ 1 |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     );
-    let d = &seq[0];
+    let d = &seq[ONE_DIRECT];
     row(&mut r, "1", "direct", d, d, "", "");
-    row(&mut r, "1", "proxy", &seq[1], d, &cpu_seq, "goal");
-    row(
-        &mut r,
-        "1",
-        "proxy, model `auto`",
-        &seq[2],
-        d,
-        "",
-        "(informative)",
-    );
-    row(
-        &mut r,
-        "1",
-        "proxy, SMART_MAX_TOKENS=false",
-        &seq[3],
-        d,
-        "",
-        "(informative)",
-    );
+    row(&mut r, "1", "proxy", &seq[ONE_PROXY], d, &cpu_seq, "goal");
+    if let Some(s) = seq.get(ONE_NGINX) {
+        row(&mut r, "1", "nginx", s, d, "", "(floor)");
+    }
+    let d4 = &seq[ONE_DIRECT_LARGE];
+    let big = format!("1, {} KiB body", LARGE_BODY / 1024);
+    row(&mut r, &big, "direct", d4, d4, "", "");
+    row(&mut r, &big, "proxy", &seq[ONE_PROXY_LARGE], d4, "", "goal");
+    if let Some(s) = seq.get(ONE_NGINX_LARGE) {
+        row(&mut r, &big, "nginx", s, d4, "", "(floor)");
+    }
+    for (i, label) in [
+        (ONE_AUTO, "proxy, model `auto`"),
+        (ONE_OFF, "proxy, SMART_MAX_TOKENS=false"),
+    ] {
+        row(&mut r, "1", label, &seq[i], d, "", "(informative)");
+    }
     let cs = format!("{c}");
     row(&mut r, &cs, "direct", &conc[0], &conc[0], "", "");
     row(&mut r, &cs, "proxy", &conc[1], &conc[0], &cpu_conc, "goal");
+    if let Some(s) = conc.get(2) {
+        row(&mut r, &cs, "nginx", s, &conc[0], "", "(floor)");
+    }
     let cp = format!("{c}, paced to {PACED_RATE} req/s in all");
     row(&mut r, &cp, "direct", &paced[0], &paced[0], "", "");
     row(
@@ -1602,6 +2174,9 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
         "",
         "(informative)",
     );
+    if let Some(s) = paced.get(2) {
+        row(&mut r, &cp, "nginx", s, &paced[0], "", "(floor)");
+    }
     if let Some(p) = &peer {
         row(
             &mut r,
@@ -1660,6 +2235,9 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
     );
     stream_row(&mut r, "direct", &ttfb, &streams, 0, "");
     stream_row(&mut r, "proxy", &ttfb, &streams, 1, "goal");
+    if ttfb.len() > 2 {
+        stream_row(&mut r, "nginx", &ttfb, &streams, 2, "(floor)");
+    }
     if let Some(p) = &peer {
         stream_row(&mut r, "direct (LiteLLM pass)", &p.ttfb, &p.streams, 0, "");
         stream_row(&mut r, "LiteLLM", &p.ttfb, &p.streams, 1, "");
@@ -1683,6 +2261,18 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
         "| proxy idle, SMART_MAX_TOKENS=false, default settings (128 workers), after 1 request | {rss_idle:.1} | < 20: {} |",
         check(rss_idle < 20.0)
     );
+    let idle_n = sizes.idle_connections;
+    let _ = writeln!(
+        r,
+        "| the same proxy with {idle_n} idle keep-alive connections open (one request each) | {rss_idle_conns:.1} | (see the goals above) |"
+    );
+    if let Some((idle, with)) = nginx_rss {
+        let _ = writeln!(
+            r,
+            "| nginx idle (master and its worker), after 1 request | {idle:.1} | (floor) |\n\
+             | nginx with {idle_n} idle keep-alive connections open | {with:.1} | (floor) |"
+        );
+    }
     let _ = writeln!(
         r,
         "| proxy idle, SMART_MAX_TOKENS=false, MAX_CONCURRENT_REQUESTS=256 (260 workers: the limit + 4) | {rss_off_idle:.1} | (informative) |"
@@ -1723,6 +2313,58 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
         );
     }
 
+    let _ = writeln!(
+        r,
+        "\n### New connections after an idle pause\n\n\
+         {} rounds: nothing for {} s, then {c} connections opened at once on each path in turn, \
+         each sending one request; the wait is from a client's start to its whole answer \
+         (connection set-up included). ms.\n\n\
+         | path | connections | p50 | p99 | max |\n|---|---:|---:|---:|---:|",
+        sizes.burst_rounds,
+        BURST_IDLE.as_secs()
+    );
+    for (label, b) in ["direct", "proxy", "nginx"].iter().zip(&bursts) {
+        let errors = if b.errors > 0 {
+            format!(" ({} errors)", b.errors)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            r,
+            "| {label}{errors} | {} | {} | {} | {} |",
+            b.us.len(),
+            ms(b.pct(50.0)),
+            ms(b.pct(99.0)),
+            ms(b.pct(100.0))
+        );
+    }
+    let _ = writeln!(
+        r,
+        "\n### What a request costs the server's processes\n\n\
+         {cost_n} requests one at a time on one keep-alive connection, counting the context switches \
+         of the server's threads (`/proc/PID/task/*/status`, voluntary and not; threads that end \
+         meanwhile are not counted); then {cost_n} more with `strace -c -f` attached to every \
+         thread (nginx: master and worker).\n\n\
+         | server, request | context switches | system calls | the most frequent, per request |\n\
+         |---|---:|---:|---|",
+        cost_n = sizes.cost_requests
+    );
+    let labels = [
+        "proxy, plain".to_string(),
+        format!("proxy, {big_body}"),
+        "nginx, plain".to_string(),
+        format!("nginx, {big_body}"),
+    ];
+    for (label, cost) in labels.iter().zip(&costs) {
+        let (calls, top) = cost
+            .syscalls
+            .as_ref()
+            .map_or(("n/a".to_string(), ""), |(n, top)| {
+                (format!("{n:.1}"), top.as_str())
+            });
+        let _ = writeln!(r, "| {label} | {:.1} | {calls} | {top} |", cost.switches);
+    }
+
     token_counting(args.quick, &mut r);
 
     let _ = writeln!(
@@ -1740,17 +2382,16 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
             errors.push(format!("{label}: {} errors, first: {e}", s.errors));
         }
     };
-    for (label, s) in ["direct", "proxy", "proxy auto", "proxy off"]
-        .iter()
-        .zip(&seq)
-    {
-        note(label, s);
+    for (t, s) in one.iter().zip(&seq) {
+        note(&format!("{}, one at a time", t.label), s);
     }
-    for (label, s) in ["direct", "proxy"].iter().zip(conc.iter().chain(&paced)) {
-        note(label, s);
+    for (what, runs) in [("clients", &conc), ("paced", &paced), ("burst", &bursts)] {
+        for (t, s) in trio.iter().zip(runs) {
+            note(&format!("{}, {what}", t.label), s);
+        }
     }
-    for t in ttfb.iter().chain(&streams) {
-        note("stream", &t.ttfb);
+    for (t, s) in trio.iter().cycle().zip(ttfb.iter().chain(&streams)) {
+        note(&format!("{}, stream", t.label), &s.ttfb);
     }
     if let Some(p) = &peer {
         for s in p.seq.iter().chain(&p.conc) {
@@ -1778,6 +2419,20 @@ fn measure(args: &Args, sizes: &Sizes, scratch: &Path) -> Result<(), String> {
 /// Total request rate of the paced runs.
 const PACED_RATE: u64 = 1000;
 
+/// How long no request reaches any server before a burst of new connections: long enough for
+/// tiny_http's connection pool to have let its idle threads go.
+const BURST_IDLE: Duration = Duration::from_secs(8);
+
+/// Where each path is in the one-at-a-time run (`measure`).
+const ONE_DIRECT: usize = 0;
+const ONE_PROXY: usize = 1;
+const ONE_DIRECT_LARGE: usize = 2;
+const ONE_PROXY_LARGE: usize = 3;
+const ONE_AUTO: usize = 4;
+const ONE_OFF: usize = 5;
+const ONE_NGINX: usize = 6;
+const ONE_NGINX_LARGE: usize = 7;
+
 /// What the peer's pass measured.
 struct Peer {
     seq: Vec<Samples>,
@@ -1786,6 +2441,103 @@ struct Peer {
     streams: Vec<StreamSamples>,
     rss: f64,
     rss_after: f64,
+}
+
+/// How a figure of the front-door table is shown.
+#[derive(Clone, Copy)]
+enum Show {
+    /// Microseconds, shown in ms.
+    Ms,
+    Count,
+    Mib,
+}
+
+impl Show {
+    fn show(self, v: f64) -> String {
+        match self {
+            Show::Ms => ms(v),
+            Show::Count | Show::Mib => format!("{v:.1}"),
+        }
+    }
+}
+
+/// What a figure of the front-door table must be.
+enum Goal {
+    None,
+    /// At most this many times nginx's figure.
+    TimesNginx(f64),
+    /// At most this value (in the figure's unit), said so.
+    AtMost(f64, &'static str),
+}
+
+/// One row of the front-door table: a figure for the proxy and for nginx, and its goal.
+struct GoalRow {
+    figure: String,
+    proxy: Option<f64>,
+    nginx: Option<f64>,
+    show: Show,
+    goal: Goal,
+}
+
+impl GoalRow {
+    fn new(
+        figure: &str,
+        proxy: Option<f64>,
+        nginx: Option<f64>,
+        show: Show,
+        goal: Goal,
+    ) -> GoalRow {
+        GoalRow {
+            figure: figure.to_string(),
+            proxy,
+            nginx,
+            show,
+            goal,
+        }
+    }
+
+    fn write(&self, r: &mut String) {
+        let shown = |v: Option<f64>| v.map_or("n/a".to_string(), |v| self.show.show(v));
+        let ratio = match (self.proxy, self.nginx) {
+            (Some(p), Some(n)) if n > 0.0 => format!("{:.1}×", p / n),
+            _ => String::new(),
+        };
+        let (goal, met) = match (&self.goal, self.proxy) {
+            (Goal::None, _) => ("(informative)".to_string(), None),
+            (Goal::TimesNginx(k), p) => (
+                format!("≤ {k}× nginx's"),
+                p.zip(self.nginx).map(|(p, n)| p <= k * n),
+            ),
+            (Goal::AtMost(limit, said), p) => (said.to_string(), p.map(|p| p <= *limit)),
+        };
+        let met = match met {
+            Some(true) => "met",
+            Some(false) => "**not met**",
+            None => "",
+        };
+        let _ = writeln!(
+            r,
+            "| {} | {} | {} | {ratio} | {goal} | {met} |",
+            self.figure,
+            shown(self.proxy),
+            shown(self.nginx)
+        );
+    }
+}
+
+/// nginx's version as `nginx -v` says it, or a note that it did not run.
+fn nginx_version(bin: Option<&Path>) -> String {
+    let Some(bin) = bin else {
+        return "(not run: no `--nginx`)".into();
+    };
+    let said = Command::new(bin)
+        .arg("-v")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .unwrap_or_default();
+    said.trim()
+        .strip_prefix("nginx version: nginx/")
+        .map_or_else(|| "(version unknown)".into(), |v| v.to_string())
 }
 
 /// One row of the non-streaming table.
