@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use openrouter_proxy::demo::{FakeUpstream, MODELS_JSON};
 
 use crate::args::Args;
-use crate::client::{Conn, get};
+use crate::client::{Client, get};
 use crate::system::children;
 use crate::target::{FAKE_KEY, MODEL, Target};
 
@@ -190,7 +190,7 @@ pub fn start_litellm(bin: &Path, fake: &FakeUpstream, scratch: &Path) -> Result<
                 tail(&process.log())
             ));
         }
-        let mut conn = Conn::new(process.addr);
+        let mut conn = Client::new(process.addr);
         if let Ok(200) = conn.exchange(&target.whole) {
             return Ok(process);
         }
@@ -263,7 +263,7 @@ pub fn start_nginx(bin: &Path, fake: &FakeUpstream, scratch: &Path) -> Result<Pr
                 tail(&errors)
             ));
         }
-        if let Ok(200) = Conn::new(process.addr).exchange(&target.whole) {
+        if let Ok(200) = Client::new(process.addr).exchange(&target.whole) {
             return Ok(process);
         }
         if Instant::now() > deadline {

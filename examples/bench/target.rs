@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::client::request_bytes;
+use crate::client::chat_request;
 
 /// A free model of the fixture catalog: the proxy uses it as given, with no choosing.
 pub const MODEL: &str = "openai/gpt-oss-20b:free";
@@ -64,8 +64,8 @@ impl Target {
         Target {
             label: label.to_string(),
             addr,
-            whole: request_bytes(addr, path, &chat_body(model, false, size)),
-            stream: request_bytes(addr, path, &chat_body(model, true, size)),
+            whole: chat_request(path, &chat_body(model, false, size)),
+            stream: chat_request(path, &chat_body(model, true, size)),
         }
     }
 }

@@ -13,8 +13,8 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::state::ADMIN_TOKEN_VAR;
 use crate::config::Config;
+use crate::util::http_client::Conn;
 use crate::util::sync::lock;
 
 /// At most this many restarts within `RESTART_WINDOW`; one more and the supervisor gives up.
@@ -455,24 +456,16 @@ fn health(port: u16) -> Option<String> {
     (status == 200).then_some(body)
 }
 
-/// A minimal HTTP/1.0 exchange with the local proxy (the daemon must not depend on the
-/// upstream client).
+/// One exchange with the local proxy through the raw HTTP client (the daemon must not depend
+/// on the upstream client): its status and body, or `None` when it did not answer.
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut request =
-        format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    Some((status, body.to_string()))
+    let mut conn = Conn::open(addr, Duration::from_secs(5)).ok()?;
+    let mut all = vec![("Connection", "close")];
+    all.extend_from_slice(headers);
+    conn.send(method, path, &all, b"").ok()?;
+    let response = conn.read_response().ok()?;
+    Some((response.status, response.text()))
 }
 
 /// Detaches the supervisor from the terminal that started it, so Ctrl-C there does not reach it.

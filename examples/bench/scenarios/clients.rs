@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::Conn;
+use crate::client::Client;
 use crate::scenarios::{Turn, next_turn, wait_turn};
 use crate::stats::Samples;
 use crate::target::Target;
@@ -44,8 +44,8 @@ pub fn concurrent(
                 thread::Builder::new()
                     .stack_size(256 * 1024)
                     .spawn_scoped(scope, move || {
-                        let mut conns: Vec<Conn> =
-                            targets.iter().map(|t| Conn::new(t.addr)).collect();
+                        let mut conns: Vec<Client> =
+                            targets.iter().map(|t| Client::new(t.addr)).collect();
                         let mut samples = vec![Samples::default(); n];
                         // Connections are opened one client after the other (see `wait_turn`).
                         wait_turn(&turn, i);

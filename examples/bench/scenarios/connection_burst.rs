@@ -6,7 +6,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use crate::client::Conn;
+use openrouter_proxy::Conn;
+
+use crate::client::Client;
 
 /// Opens `count` keep-alive connections at once, each asking `GET /health` and then staying
 /// open; returns how many were answered within 3 s.
@@ -17,13 +19,13 @@ pub fn burst_check(addr: SocketAddr, count: usize) -> (usize, usize) {
         .map(|_| {
             let (answered, release) = (Arc::clone(&answered), Arc::clone(&release));
             thread::spawn(move || {
-                let mut conn = Conn::new(addr);
+                let mut conn = Client::new(addr);
                 conn.timeout = Duration::from_secs(3);
-                let req = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-                if let Ok(200) = conn.exchange(req.as_bytes()) {
+                let req = Conn::request_bytes("GET", "/health", &[], b"");
+                if let Ok(200) = conn.exchange(&req) {
                     answered.fetch_add(1, Ordering::SeqCst);
                 }
-                let held = conn.io.take();
+                let held = conn.take_connection();
                 release.wait();
                 drop(held);
             })

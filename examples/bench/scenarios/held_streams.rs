@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use openrouter_proxy::demo::{FakeUpstream, Script};
 
-use crate::client::Conn;
+use crate::client::Client;
 use crate::scenarios::{Turn, next_turn, wait_turn};
 use crate::system::rss_mib;
 use crate::target::Target;
@@ -44,7 +44,7 @@ pub fn held_streams(
             thread::Builder::new()
                 .stack_size(128 * 1024)
                 .spawn(move || {
-                    let mut conn = Conn::new(target.addr);
+                    let mut conn = Client::new(target.addr);
                     conn.timeout = Duration::from_secs(20);
                     let mut first = true;
                     // Streams are opened one after the other (see `wait_turn`).
@@ -70,7 +70,7 @@ pub fn held_streams(
                             .push(what);
                     }
                     // Hold the connection (the proxy keeps relaying) until measured.
-                    let held = conn.io.take();
+                    let held = conn.take_connection();
                     release.wait();
                     drop(held);
                 })

@@ -4,7 +4,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::Conn;
+use crate::client::Client;
 use crate::scenarios::Rng;
 use crate::stats::Samples;
 use crate::target::Target;
@@ -34,7 +34,7 @@ pub fn burst_after_idle(
                         thread::Builder::new()
                             .stack_size(256 * 1024)
                             .spawn_scoped(scope, move || {
-                                let mut conn = Conn::new(target.addr);
+                                let mut conn = Client::new(target.addr);
                                 conn.timeout = Duration::from_secs(10);
                                 start.wait();
                                 let t0 = Instant::now();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::client::Conn;
+use crate::client::Client;
 use crate::system::settled_group_rss;
 use crate::target::Target;
 
@@ -12,7 +12,7 @@ pub fn idle_connections(target: &Target, pids: &[u32], count: usize) -> Result<(
     let before = settled_group_rss(pids);
     let mut conns = Vec::with_capacity(count);
     for i in 0..count {
-        let mut conn = Conn::new(target.addr);
+        let mut conn = Client::new(target.addr);
         conn.timeout = Duration::from_secs(10);
         match conn.exchange(&target.whole) {
             Ok(200) => conns.push(conn),

@@ -2,14 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::client::Conn;
+use crate::client::Client;
 use crate::scenarios::Rng;
 use crate::stats::Samples;
 use crate::target::Target;
 
 /// One request at a time, each round taking every path once in a random order.
 pub fn sequential(targets: &[Target], warmup: usize, rounds: usize) -> Vec<Samples> {
-    let mut conns: Vec<Conn> = targets.iter().map(|t| Conn::new(t.addr)).collect();
+    let mut conns: Vec<Client> = targets.iter().map(|t| Client::new(t.addr)).collect();
     let mut samples = vec![Samples::default(); targets.len()];
     let n = targets.len();
     let mut spent = vec![Duration::ZERO; n];

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::Conn;
+use crate::client::Client;
 use crate::progress;
 use crate::system::context_switches;
 use crate::target::Target;
@@ -33,7 +33,7 @@ pub fn request_costs(
     strace: Option<&Path>,
     summary: &Path,
 ) -> Result<Costs, String> {
-    let mut conn = Conn::new(target.addr);
+    let mut conn = Client::new(target.addr);
     let mut send = |count: usize| -> Result<(), String> {
         for _ in 0..count {
             match conn.exchange(&target.whole) {

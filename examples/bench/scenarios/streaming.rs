@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use openrouter_proxy::demo::{FakeUpstream, Script};
 
-use crate::client::Conn;
+use crate::client::Client;
 use crate::scenarios::{Rng, wait_fake_idle};
 use crate::stats::Samples;
 use crate::target::Target;
@@ -51,7 +51,7 @@ pub fn streaming(
     gap: &dyn Fn(usize) -> Duration,
 ) -> Vec<StreamSamples> {
     let n = targets.len();
-    let mut conns: Vec<Conn> = targets.iter().map(|t| Conn::new(t.addr)).collect();
+    let mut conns: Vec<Client> = targets.iter().map(|t| Client::new(t.addr)).collect();
     let mut out: Vec<StreamSamples> = (0..n).map(|_| StreamSamples::default()).collect();
     let texts: Vec<String> = (0..parts).map(|i| format!("{} ", marker(i))).collect();
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
