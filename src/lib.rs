@@ -2,7 +2,8 @@
 //!
 //! The binary (`main.rs`) only calls [`run`]. The library's public surface is small: what the
 //! integration tests and the benchmark need to start the real server in-process next to the
-//! fake upstream ([`demo`]), and to check a few pure functions. Everything else is
+//! fake upstream ([`demo`]), to speak raw HTTP/1.1 to it ([`Conn`]), and to check a few pure
+//! functions. Everything else is
 //! `pub(crate)`. ARCHITECTURE.md has the map; the folders, from the top of the house down:
 //! `ops` (command line, daemon, reload) → `http` (server, router) → `chat`, `admin` →
 //! `app` (shared state) → `autopilot`, `upstream`, `journal` → `api`, `config`, `util`.
@@ -30,3 +31,4 @@ pub use config::{Config, RawSettings};
 pub use ops::cli::run;
 pub use ops::reload::spawn as watch_env_file;
 pub use upstream::failure::Failure;
+pub use util::http_client::{Conn, Head, Response};

@@ -1,8 +1,9 @@
 //! Small helpers every part uses and that know nothing of the proxy: files, clocks, date
-//! formats, secrets, locks and random numbers.
+//! formats, secrets, locks, random numbers, and a raw HTTP/1.1 client for local servers.
 
 pub(crate) mod clock;
 pub(crate) mod fs;
+pub(crate) mod http_client;
 pub(crate) mod logger;
 pub(crate) mod net;
 pub(crate) mod random;

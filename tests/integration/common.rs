@@ -1,9 +1,9 @@
 //! Helpers shared by the integration tests: start the real proxy in-process against the fake
-//! upstream, and speak HTTP/1.1 to it over raw sockets so that framing, keep-alive and timing
-//! are seen exactly as a client sees them.
+//! upstream, and speak HTTP/1.1 to it over raw sockets (the library's own raw client, shared
+//! with the daemon and the benchmark) so that framing, keep-alive and timing are seen exactly
+//! as a client sees them.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,41 +68,34 @@ pub fn scratch_dir() -> PathBuf {
 pub const HELLO: &str = r#"{"messages":[{"role":"user","content":"Hi"}]}"#;
 pub const HELLO_STREAM: &str = r#"{"stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
 
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub version: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+pub use openrouter_proxy::Response;
+
+/// What the tests read out of a response, beyond the library client's own `header` and
+/// `text`.
+pub trait ResponseExt {
+    fn json(&self) -> Value;
+    /// The `data:` payloads of an event stream, `[DONE]` included.
+    fn data_events(&self) -> Vec<String>;
+    /// The answer text of an event stream: its `delta.content` pieces joined.
+    fn streamed_content(&self) -> String;
+    /// Asserts an OpenAI-style error with this status and returns its `error` object.
+    fn expect_error(&self, status: u16) -> Value;
 }
 
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn json(&self) -> Value {
+impl ResponseExt for Response {
+    fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The `data:` payloads of an event stream, `[DONE]` included.
-    pub fn data_events(&self) -> Vec<String> {
+    fn data_events(&self) -> Vec<String> {
         self.text()
             .split("\n\n")
             .filter_map(|e| e.trim().strip_prefix("data: ").map(str::to_string))
             .collect()
     }
 
-    /// The answer text of an event stream: its `delta.content` pieces joined.
-    pub fn streamed_content(&self) -> String {
+    fn streamed_content(&self) -> String {
         self.data_events()
             .iter()
             .filter_map(|d| serde_json::from_str::<Value>(d).ok())
@@ -114,8 +107,7 @@ impl Response {
             .collect()
     }
 
-    /// Asserts an OpenAI-style error with this status and returns its `error` object.
-    pub fn expect_error(&self, status: u16) -> Value {
+    fn expect_error(&self, status: u16) -> Value {
         assert_eq!(self.status, status, "body: {}", self.text());
         let body = self.json();
         let error = body["error"].clone();
@@ -126,109 +118,45 @@ impl Response {
     }
 }
 
-/// A client connection that can carry several requests.
+/// A client connection that can carry several requests: the library's raw HTTP/1.1 client
+/// (the one the daemon and the benchmark use), failing the test on any I/O error.
 pub struct Conn {
-    pub reader: BufReader<TcpStream>,
+    /// The connection itself; it is also `Read`, for the raw bytes after a head.
+    pub reader: openrouter_proxy::Conn,
 }
 
 impl Conn {
     pub fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
         Conn {
-            reader: BufReader::new(stream),
+            reader: openrouter_proxy::Conn::open(addr, Duration::from_secs(30)).expect("connect"),
         }
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.reader.get_mut().write_all(bytes).expect("send");
+        self.reader.send_raw(bytes).expect("send");
     }
 
+    /// Sends a request with `Host: localhost`, `headers`, and a `Content-Length` when there is
+    /// a body or the method is POST.
     pub fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
-        let mut head = format!("{method} {path} HTTP/1.1\r\n");
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Host")) {
-            head.push_str("Host: localhost\r\n");
-        }
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        if !body.is_empty() || method == "POST" {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(body);
-        self.send_raw(&bytes);
+        self.reader.send(method, path, headers, body).expect("send");
     }
 
     /// Reads a whole response (Content-Length, chunked, or until close).
     pub fn read_response(&mut self) -> Response {
-        let (status, version, headers) = self.read_head();
-        let mut body = Vec::new();
-        let chunked = header(&headers, "Transfer-Encoding").is_some_and(|v| v.contains("chunked"));
-        if chunked {
-            while let Some((piece, _)) = self.read_chunk() {
-                body.extend_from_slice(&piece);
-            }
-        } else if let Some(n) = header(&headers, "Content-Length").and_then(|v| v.parse().ok()) {
-            body.resize(n, 0);
-            self.reader.read_exact(&mut body).expect("body");
-        } else {
-            self.reader.read_to_end(&mut body).expect("body to close");
-        }
-        Response {
-            status,
-            version,
-            headers,
-            body,
-        }
+        self.reader.read_response().expect("response")
     }
 
+    /// The status, the version and the headers of a response.
     pub fn read_head(&mut self) -> (u16, String, Vec<(String, String)>) {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status line");
-        let mut parts = line.split_whitespace();
-        let version = parts.next().unwrap_or("").to_string();
-        let status = parts
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line {line:?}"));
-        let mut headers = Vec::new();
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).expect("header");
-            let trimmed = line.trim_end();
-            if trimmed.is_empty() {
-                break;
-            }
-            let (k, v) = trimmed.split_once(':').expect("header line");
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-        (status, version, headers)
+        let head = self.reader.read_head().expect("head");
+        (head.status, head.version, head.headers)
     }
 
     /// One chunk of a chunked body and when it arrived; `None` at the final chunk.
     pub fn read_chunk(&mut self) -> Option<(Vec<u8>, Instant)> {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("chunk size");
-        let arrived = Instant::now();
-        let size = usize::from_str_radix(line.trim(), 16)
-            .unwrap_or_else(|_| panic!("bad chunk size {line:?}"));
-        let mut piece = vec![0; size + 2];
-        self.reader.read_exact(&mut piece).expect("chunk");
-        assert_eq!(&piece[size..], b"\r\n", "chunk not followed by CRLF");
-        piece.truncate(size);
-        (size > 0).then_some((piece, arrived))
+        self.reader.read_chunk().expect("chunk")
     }
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 /// A streamed chat call whose response head has been read; the events follow with

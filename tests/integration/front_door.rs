@@ -259,7 +259,7 @@ fn a_head_must_arrive_within_header_timeout_and_idle_connections_close() {
     assert_eq!(conn.read_response().status, 200);
     let idle = Instant::now();
     let mut byte = [0u8; 1];
-    let n = conn.reader.get_mut().read(&mut byte).unwrap_or(0);
+    let n = conn.reader.read(&mut byte).unwrap_or(0);
     assert_eq!(n, 0, "the server closed the idle connection");
     let waited = idle.elapsed();
     assert!(
@@ -422,7 +422,7 @@ fn queued_clients_that_leave_are_never_sent_upstream() {
         .waiting
         == 3));
     for c in &waiting {
-        let _ = c.reader.get_ref().shutdown(Shutdown::Both);
+        let _ = c.reader.stream().shutdown(Shutdown::Both);
     }
     drop(waiting);
     assert_eq!(first.join().unwrap(), 200);
@@ -449,7 +449,7 @@ fn a_stream_its_client_closes_frees_its_slot_quickly() {
     let mut conn = open_stream(proxy.addr);
     assert!(conn.read_chunk().is_some());
     let left = Instant::now();
-    let _ = conn.reader.get_ref().shutdown(Shutdown::Both);
+    let _ = conn.reader.stream().shutdown(Shutdown::Both);
     drop(conn);
     assert!(eventually(Duration::from_secs(5), || proxy
         .state

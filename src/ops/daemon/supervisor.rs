@@ -1,0 +1,220 @@
+//! The supervisor (`daemon supervise`, started by `daemon start`): runs the proxy as a child
+//! process with a fresh admin token, copies its log lines to the daemon log, notes its port
+//! in the pid file, restarts it when it dies (at most `MAX_RESTARTS` times a minute), and on a
+//! stop request asks it to shut down through `POST /admin/shutdown`.
+
+use std::collections::VecDeque;
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::pid_file::{Paths, PidFile};
+use super::proxy_api::shutdown;
+use super::rotating_log::RotatingLog;
+use crate::app::state::ADMIN_TOKEN_VAR;
+use crate::config::Config;
+use crate::util::sync::lock;
+
+/// At most this many restarts within `RESTART_WINDOW`; one more and the supervisor gives up.
+const MAX_RESTARTS: usize = 10;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+
+/// The arguments the supervisor passes on to the proxy it runs.
+pub struct ServeArgs {
+    pub env_file: Option<PathBuf>,
+    pub demo: bool,
+}
+
+impl ServeArgs {
+    pub(super) fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(f) = &self.env_file {
+            let f = fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+            args.push("--env-file".to_string());
+            args.push(f.display().to_string());
+        }
+        if self.demo {
+            args.push("--demo".to_string());
+        }
+        args
+    }
+}
+
+/// The supervisor: runs the proxy and brings it back when it dies.
+pub fn supervise(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
+    let paths = Paths::new(config);
+    fs::create_dir_all(&paths.dir).map_err(|e| e.to_string())?;
+    let log = Arc::new(Mutex::new(RotatingLog::open(paths.log())));
+    let say = |line: &str| lock(&log).line(&format!("[supervisor] {line}"));
+    let lock_file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paths.lock())
+        .map_err(|e| e.to_string())?;
+    if lock_file.try_lock().is_err() {
+        say("another supervisor holds the lock; exiting");
+        return Err("already running".into());
+    }
+    // Ctrl-C or SIGTERM sent to the supervisor itself stops both cleanly, as `daemon stop` does.
+    let stop_file = paths.stop();
+    let _ = ctrlc::set_handler(move || {
+        let _ = fs::write(&stop_file, b"stop");
+    });
+    let mut pid = PidFile {
+        pid: std::process::id(),
+        started_at: crate::util::clock::epoch_secs(),
+        ..PidFile::default()
+    };
+    paths.write_pid(&pid);
+    say(&format!("started (pid {})", pid.pid));
+
+    let mut recent: VecDeque<Instant> = VecDeque::new();
+    loop {
+        let token = crate::util::random::token();
+        let mut child = spawn_proxy(serve, &token, &log, &paths, &mut pid)
+            .map_err(|e| format!("cannot start the proxy: {e}"))?;
+        let outcome = watch_child(&mut child, &paths, &token, &pid, config.shutdown_grace);
+        match outcome {
+            ChildEnd::StopAsked => {
+                say("stopped on request");
+                break;
+            }
+            ChildEnd::Exited(true) => {
+                say("the proxy exited normally; stopping");
+                break;
+            }
+            ChildEnd::Exited(false) => {
+                let now = Instant::now();
+                recent.push_back(now);
+                while recent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
+                {
+                    recent.pop_front();
+                }
+                if recent.len() > MAX_RESTARTS {
+                    say(&format!(
+                        "the proxy died {} times within a minute; giving up (see the lines above)",
+                        recent.len()
+                    ));
+                    let _ = fs::remove_file(paths.pid());
+                    return Ok(ExitCode::FAILURE);
+                }
+                pid.restarts += 1;
+                pid.proxy_pid = None;
+                paths.write_pid(&pid);
+                say(&format!("the proxy died; restart {}", pid.restarts));
+                thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+    let _ = fs::remove_file(paths.pid());
+    let _ = fs::remove_file(paths.stop());
+    drop(lock_file);
+    Ok(ExitCode::SUCCESS)
+}
+
+enum ChildEnd {
+    StopAsked,
+    /// The proxy exited by itself; true when it exited successfully.
+    Exited(bool),
+}
+
+fn spawn_proxy(
+    serve: &ServeArgs,
+    token: &str,
+    log: &Arc<Mutex<RotatingLog>>,
+    paths: &Paths,
+    pid: &mut PidFile,
+) -> std::io::Result<Child> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .arg("serve")
+        .args(serve.to_args())
+        .env(ADMIN_TOKEN_VAR, token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    pid.proxy_pid = Some(child.id());
+    paths.write_pid(pid);
+    // The proxy's log lines go to the daemon log; its "listening on" line gives the port.
+    if let Some(stderr) = child.stderr.take() {
+        let log = Arc::clone(log);
+        let pid_path = paths.pid();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = listening_port(&line) {
+                    let mut pid: PidFile = fs::read(&pid_path)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice(&b).ok())
+                        .unwrap_or_default();
+                    pid.port = Some(port);
+                    let bytes = serde_json::to_vec_pretty(&pid).unwrap_or_default();
+                    let _ = crate::util::fs::write_atomically(&pid_path, &bytes);
+                }
+                lock(&log).line(&line);
+            }
+        });
+    }
+    Ok(child)
+}
+
+/// Waits for the child to end, or for a stop request (then asks the proxy to shut down).
+fn watch_child(
+    child: &mut Child,
+    paths: &Paths,
+    token: &str,
+    pid: &PidFile,
+    grace: Duration,
+) -> ChildEnd {
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return ChildEnd::Exited(status.success());
+        }
+        if paths.stop().exists() {
+            let port = paths.read_pid().and_then(|p| p.port).or(pid.port);
+            if let Some(port) = port {
+                shutdown(port, token);
+            }
+            let deadline = Instant::now() + grace + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return ChildEnd::StopAsked;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            return ChildEnd::StopAsked;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The port in the proxy's "listening on http://HOST:PORT/v1" line.
+fn listening_port(line: &str) -> Option<u16> {
+    let rest = line.split("listening on http://").nth(1)?;
+    let addr = rest.split('/').next()?;
+    addr.parse::<SocketAddr>().ok().map(|a| a.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_is_read_from_the_banner() {
+        assert_eq!(
+            listening_port("openrouter-proxy 0.1.0 listening on http://127.0.0.1:5000/v1"),
+            Some(5000)
+        );
+        assert_eq!(listening_port("something else"), None);
+    }
+}
