@@ -5,10 +5,13 @@
 
 use std::fs::{self, OpenOptions};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::util::fs::write_durably;
+use crate::util::sync::lock;
 
 /// What `daemon.pid` holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -21,6 +24,41 @@ pub struct PidFile {
     /// When the supervisor started, in seconds since the epoch.
     pub started_at: u64,
     pub restarts: u32,
+}
+
+/// The supervisor's `daemon.pid`: the one copy of it in memory, and the only writer of the
+/// file. Every change goes through [`PidRecord::update`], under one lock, so two threads (the
+/// supervisor's loop, and the one that reads the proxy's port from its log) never write
+/// stale copies over each other.
+pub(super) struct PidRecord {
+    path: PathBuf,
+    current: Mutex<PidFile>,
+}
+
+impl PidRecord {
+    /// Writes `first` and keeps it.
+    pub(super) fn create(path: PathBuf, first: PidFile) -> PidRecord {
+        let record = PidRecord {
+            path,
+            current: Mutex::new(first),
+        };
+        record.update(|_| {});
+        record
+    }
+
+    /// Changes the record and writes it, durably.
+    pub(super) fn update(&self, change: impl FnOnce(&mut PidFile)) {
+        let mut current = lock(&self.current);
+        change(&mut current);
+        let bytes = serde_json::to_vec_pretty(&*current).unwrap_or_default();
+        if let Err(e) = write_durably(&self.path, &bytes) {
+            log::warn!("cannot write {}: {e}", self.path.display());
+        }
+    }
+
+    pub(super) fn get(&self) -> PidFile {
+        lock(&self.current).clone()
+    }
 }
 
 /// The files of one instance, in its `CACHE_DIR`.
@@ -52,11 +90,6 @@ impl Paths {
         serde_json::from_slice(&fs::read(self.pid()).ok()?).ok()
     }
 
-    pub(super) fn write_pid(&self, pid: &PidFile) {
-        let bytes = serde_json::to_vec_pretty(pid).unwrap_or_default();
-        let _ = crate::util::fs::write_atomically(&self.pid(), &bytes);
-    }
-
     /// Whether a supervisor holds the lock now.
     pub(super) fn running(&self) -> bool {
         let Ok(file) = OpenOptions::new()
@@ -74,5 +107,35 @@ impl Paths {
             }
             Err(_) => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Issue 12: the supervisor wrote the pid file while another thread read, changed and
+    /// rewrote it, so one could undo the other's change.
+    #[test]
+    fn concurrent_changes_to_the_pid_file_are_all_kept() {
+        let dir = std::env::temp_dir().join(format!("orp-pid-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("daemon.pid");
+        let record = Arc::new(PidRecord::create(path.clone(), PidFile::default()));
+        let port_writer = {
+            let record = Arc::clone(&record);
+            std::thread::spawn(move || {
+                for port in 1..=200 {
+                    record.update(|p| p.port = Some(port));
+                }
+            })
+        };
+        for _ in 0..200 {
+            record.update(|p| p.restarts += 1);
+        }
+        port_writer.join().unwrap();
+        let saved: PidFile = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!((saved.restarts, saved.port), (200, Some(200)));
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::pid_file::{Paths, PidFile};
+use super::pid_file::{Paths, PidFile, PidRecord};
 use super::proxy_api::shutdown;
 use super::rotating_log::RotatingLog;
 use crate::app::state::ADMIN_TOKEN_VAR;
@@ -66,20 +66,22 @@ pub fn supervise(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String>
     let _ = ctrlc::set_handler(move || {
         let _ = fs::write(&stop_file, b"stop");
     });
-    let mut pid = PidFile {
-        pid: std::process::id(),
-        started_at: crate::util::clock::epoch_secs(),
-        ..PidFile::default()
-    };
-    paths.write_pid(&pid);
-    say(&format!("started (pid {})", pid.pid));
+    let record = Arc::new(PidRecord::create(
+        paths.pid(),
+        PidFile {
+            pid: std::process::id(),
+            started_at: crate::util::clock::epoch_secs(),
+            ..PidFile::default()
+        },
+    ));
+    say(&format!("started (pid {})", std::process::id()));
 
     let mut recent: VecDeque<Instant> = VecDeque::new();
     loop {
         let token = crate::util::random::token();
-        let mut child = spawn_proxy(serve, &token, &log, &paths, &mut pid)
+        let mut child = spawn_proxy(serve, &token, &log, &record)
             .map_err(|e| format!("cannot start the proxy: {e}"))?;
-        let outcome = watch_child(&mut child, &paths, &token, &pid, config.shutdown_grace);
+        let outcome = watch_child(&mut child, &paths, &token, &record, config.shutdown_grace);
         match outcome {
             ChildEnd::StopAsked => {
                 say("stopped on request");
@@ -106,10 +108,15 @@ pub fn supervise(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String>
                     let _ = fs::remove_file(paths.pid());
                     return Ok(ExitCode::FAILURE);
                 }
-                pid.restarts += 1;
-                pid.proxy_pid = None;
-                paths.write_pid(&pid);
-                say(&format!("the proxy died; restart {}", pid.restarts));
+                record.update(|pid| {
+                    pid.restarts += 1;
+                    pid.proxy_pid = None;
+                    pid.port = None;
+                });
+                say(&format!(
+                    "the proxy died; restart {}",
+                    record.get().restarts
+                ));
                 thread::sleep(Duration::from_millis(300));
             }
         }
@@ -130,8 +137,7 @@ fn spawn_proxy(
     serve: &ServeArgs,
     token: &str,
     log: &Arc<Mutex<RotatingLog>>,
-    paths: &Paths,
-    pid: &mut PidFile,
+    record: &Arc<PidRecord>,
 ) -> std::io::Result<Child> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
@@ -142,22 +148,16 @@ fn spawn_proxy(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-    pid.proxy_pid = Some(child.id());
-    paths.write_pid(pid);
+    let proxy_pid = child.id();
+    record.update(|pid| pid.proxy_pid = Some(proxy_pid));
     // The proxy's log lines go to the daemon log; its "listening on" line gives the port.
     if let Some(stderr) = child.stderr.take() {
         let log = Arc::clone(log);
-        let pid_path = paths.pid();
+        let record = Arc::clone(record);
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(port) = listening_port(&line) {
-                    let mut pid: PidFile = fs::read(&pid_path)
-                        .ok()
-                        .and_then(|b| serde_json::from_slice(&b).ok())
-                        .unwrap_or_default();
-                    pid.port = Some(port);
-                    let bytes = serde_json::to_vec_pretty(&pid).unwrap_or_default();
-                    let _ = crate::util::fs::write_atomically(&pid_path, &bytes);
+                    record.update(|pid| pid.port = Some(port));
                 }
                 lock(&log).line(&line);
             }
@@ -171,7 +171,7 @@ fn watch_child(
     child: &mut Child,
     paths: &Paths,
     token: &str,
-    pid: &PidFile,
+    record: &PidRecord,
     grace: Duration,
 ) -> ChildEnd {
     loop {
@@ -179,7 +179,7 @@ fn watch_child(
             return ChildEnd::Exited(status.success());
         }
         if paths.stop().exists() {
-            let port = paths.read_pid().and_then(|p| p.port).or(pid.port);
+            let port = record.get().port;
             if let Some(port) = port {
                 shutdown(port, token);
             }
