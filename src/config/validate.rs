@@ -84,7 +84,7 @@ impl RawSettings {
         Ok(Config {
             keys,
             strategy,
-            free_daily_limit: self.number("FREE_DAILY_LIMIT", 50, 1, 1_000_000)? as u32,
+            free_daily_limit: self.number("FREE_DAILY_LIMIT", 50, 1, 1_000_000_000)? as u32,
             allow_paid_models,
             model_preference: self
                 .get("FREE_MODEL_PREFERENCE")
