@@ -269,6 +269,33 @@ fn a_head_must_arrive_within_header_timeout_and_idle_connections_close() {
 }
 
 #[test]
+fn a_quiet_keep_alive_connection_is_parked_then_served_or_closed_on_time() {
+    // Past LINGER (1 s) a quiet connection waits without a thread; its next request is still
+    // served, and it is still closed when KEEPALIVE_TIMEOUT runs out.
+    let proxy = start(&[("KEEPALIVE_TIMEOUT", "2500ms")]);
+    let mut conn = Conn::open(proxy.addr);
+    conn.send("GET", "/health", &[], b"");
+    assert_eq!(conn.read_response().status, 200);
+    thread::sleep(Duration::from_millis(1600));
+    conn.send(
+        "POST",
+        "/v1/chat/completions",
+        &[("Content-Type", "application/json")],
+        HELLO.as_bytes(),
+    );
+    assert_eq!(conn.read_response().status, 200);
+    let idle = Instant::now();
+    let mut byte = [0u8; 1];
+    let n = conn.reader.read(&mut byte).unwrap_or(0);
+    assert_eq!(n, 0, "the server closed the quiet connection");
+    let waited = idle.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2000) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+}
+
+#[test]
 fn continue_is_sent_only_for_bodies_that_will_be_read() {
     let proxy = start(&[
         ("PROXY_API_KEY", "proxy-secret-123"),

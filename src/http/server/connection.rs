@@ -4,18 +4,21 @@
 //!
 //! The thread that reads a request calls the handler and writes the reply: nothing is handed
 //! to another thread. While it serves a request the connection is named as this thread's
-//! client (`api::client_watch`), so upstream waits notice a client that left.
+//! client (`api::client_watch`), so upstream waits notice a client that left. Between
+//! requests the thread waits a moment for the next one, then parks a quiet connection
+//! (`park.rs`) and is free for other work.
 
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::body::BodyReader;
 use super::conn_io::ConnIo;
 use super::framing::{self, MAX_TARGET_BYTES, Refusal};
+use super::park::LINGER;
 use super::protocol::{Head, Parsed, ProtocolError, parse_head};
 use super::write::{Framing, write_full, write_stream};
 use crate::api::client_watch::{ClientLink, serving};
@@ -41,49 +44,142 @@ impl ClientLink for Link {
 /// What reading a head gave.
 enum Next {
     Request(Box<Parsed>),
-    /// The connection ended between requests (closed, or idle too long): close quietly.
+    /// Nothing arrived in the time allowed.
+    Quiet,
+    /// The client closed the connection (or it failed) between requests: close quietly.
     Close,
     /// A head that cannot be served: answer and close.
     Refuse(Refusal, Option<Head>),
 }
 
-/// Serves every request of one connection, then closes it.
-pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let stream = Arc::new(stream);
-    let mut io = ConnIo::new(Arc::clone(&stream));
-    let link: Arc<dyn ClientLink> = Arc::new(Link(Arc::clone(&stream)));
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let mut first = true;
-    // The send timeout as last set: a system call only when a reload changed it.
-    let mut write_timeout = None;
+/// An open client connection between its requests: what its thread needs to go on, and what
+/// a parked connection keeps.
+pub(crate) struct Conn {
+    stream: Arc<TcpStream>,
+    io: ConnIo,
+    link: Arc<dyn ClientLink>,
+    peer: SocketAddr,
+    id: u64,
+    /// Requests answered so far.
+    served: u64,
+    /// When the last answer left (the keep-alive time runs from there).
+    idle_since: Instant,
+    /// Its entry in `Shared::waiting` while it waits for a request.
+    waiting: Option<(Instant, u64)>,
+    /// The send timeout as last set: a system call only when a reload changed it.
+    write_timeout: Option<Duration>,
+    /// Counts the connection as open until it is dropped.
+    _open: OpenCount,
+}
+
+/// One of `Shared::open`, given back when the connection is dropped.
+struct OpenCount(Arc<AtomicUsize>);
+
+impl Drop for OpenCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Conn {
+    /// A connection just accepted (already counted in `Shared::open`).
+    pub(crate) fn new(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Conn {
+        let _ = stream.set_nodelay(true);
+        let stream = Arc::new(stream);
+        Conn {
+            io: ConnIo::new(Arc::clone(&stream)),
+            link: Arc::new(Link(Arc::clone(&stream))),
+            stream,
+            peer,
+            id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+            served: 0,
+            idle_since: Instant::now(),
+            waiting: None,
+            write_timeout: None,
+            _open: OpenCount(Arc::clone(&shared.open)),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Ends the connection (see `ConnIo::close`).
+    pub(crate) fn close(self, unread: bool) {
+        self.io.close(unread);
+    }
+
+    /// Names this connection as waiting for a request, for `MAX_CONNECTIONS` to close the
+    /// one that waited longest.
+    fn start_waiting(&mut self, shared: &Shared) {
+        if self.waiting.is_none() {
+            let key = (Instant::now(), self.id);
+            lock(&shared.waiting).insert(key, Arc::clone(&self.stream));
+            self.waiting = Some(key);
+        }
+    }
+
+    fn stop_waiting(&mut self, shared: &Shared) {
+        if let Some(key) = self.waiting.take() {
+            lock(&shared.waiting).remove(&key);
+        }
+    }
+}
+
+/// Serves the requests of one connection until it closes, or until it goes quiet and is
+/// parked (it then comes back here, on some pool thread, when its client speaks again).
+pub(crate) fn serve(shared: &Shared, mut conn: Conn) {
     loop {
         let config = shared.state.config();
-        if write_timeout != Some(config.idle_timeout) {
-            match stream.set_write_timeout(Some(config.idle_timeout)) {
-                Ok(()) => write_timeout = Some(config.idle_timeout),
+        if conn.write_timeout != Some(config.idle_timeout) {
+            match conn.stream.set_write_timeout(Some(config.idle_timeout)) {
+                Ok(()) => conn.write_timeout = Some(config.idle_timeout),
                 Err(e) => log::debug!("cannot set a send timeout: {e}"),
             }
         }
-        let idle = if first {
-            config.header_timeout
+        conn.start_waiting(shared);
+        // The first request has HEADER_TIMEOUT to begin; later ones the keep-alive time, of
+        // which the thread waits LINGER before it parks the connection.
+        let keep_until = if conn.served == 0 {
+            conn.idle_since + config.header_timeout
         } else {
-            config.keepalive_timeout
+            conn.idle_since + config.keepalive_timeout
         };
-        first = false;
-        let key = (Instant::now(), id);
-        lock(&shared.waiting).insert(key, Arc::clone(&stream));
-        let next = read_head(&mut io, idle, config.header_timeout);
-        lock(&shared.waiting).remove(&key);
+        let linger_until = match &shared.parker {
+            Some(_) if conn.served > 0 => keep_until.min(Instant::now() + LINGER),
+            _ => keep_until,
+        };
+        let next = read_head(&mut conn.io, linger_until, config.header_timeout);
         let started = Instant::now();
         let parsed = match next {
-            Next::Close => return io.close(false),
-            Next::Refuse(refusal, head) => return refuse(io, &refusal, head.as_ref(), started),
+            Next::Quiet if linger_until < keep_until => {
+                let Some(parker) = &shared.parker else {
+                    return conn.close(false);
+                };
+                match parker.park(conn, keep_until) {
+                    Ok(()) => return,
+                    Err(back) => conn = back,
+                }
+                continue;
+            }
+            Next::Quiet | Next::Close => {
+                conn.stop_waiting(shared);
+                return conn.close(false);
+            }
+            Next::Refuse(refusal, head) => {
+                conn.stop_waiting(shared);
+                return refuse(conn, &refusal, head.as_ref(), started);
+            }
             Next::Request(parsed) => parsed,
         };
+        conn.stop_waiting(shared);
         let Parsed { head, body, .. } = *parsed;
         if let Some(refusal) = framing::check(&head) {
-            return refuse(io, &refusal, Some(&head), started);
+            return refuse(conn, &refusal, Some(&head), started);
         }
         let _busy = Busy::enter(shared);
         let mut decoder = body;
@@ -92,9 +188,10 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
             None => (head.target.clone(), String::new()),
         };
         let wants_keep_alive = keep_alive_asked(&head);
-        let outcome = serving(Arc::clone(&link), || {
+        let (io, peer) = (&mut conn.io, conn.peer);
+        let outcome = serving(Arc::clone(&conn.link), || {
             let reply = {
-                let mut body = BodyReader::new(&mut io, &mut decoder, config.body_timeout);
+                let mut body = BodyReader::new(io, &mut decoder, config.body_timeout);
                 let mut req = HttpRequest {
                     method: head.method.clone(),
                     path: path.clone(),
@@ -121,7 +218,7 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
             };
             let status = reply.status;
             let model = reply.model.clone();
-            let written = send(&io, reply, framing);
+            let written = send(io, reply, framing);
             (status, model, written, keep_alive)
         });
         let (status, model, written, keep_alive) = outcome;
@@ -134,8 +231,10 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
             if written { "" } else { " (client went away)" }
         );
         if !written || !keep_alive {
-            return io.close(!decoder.is_ended());
+            return conn.close(!decoder.is_ended());
         }
+        conn.served += 1;
+        conn.idle_since = Instant::now();
     }
 }
 
@@ -185,13 +284,15 @@ fn keep_alive_asked(head: &Head) -> bool {
     }
 }
 
-/// Waits (at most `idle`) for a request to begin, then (at most `header_timeout` from its
+/// Waits (until `begin_by`) for a request to begin, then (at most `header_timeout` from its
 /// first byte) for its whole head.
-fn read_head(io: &mut ConnIo, idle: Duration, header_timeout: Duration) -> Next {
+fn read_head(io: &mut ConnIo, begin_by: Instant, header_timeout: Duration) -> Next {
     if io.pending().is_empty() {
-        match io.fill(Instant::now() + idle) {
-            Ok(0) | Err(_) => return Next::Close,
+        match io.fill(begin_by) {
+            Ok(0) => return Next::Close,
             Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Next::Quiet,
+            Err(_) => return Next::Close,
         }
     }
     let deadline = Instant::now() + header_timeout;
@@ -260,7 +361,7 @@ fn protocol_refusal(e: ProtocolError) -> Refusal {
 }
 
 /// Answers a request that cannot be served, closes the connection, and logs one line.
-fn refuse(io: ConnIo, refusal: &Refusal, head: Option<&Head>, started: Instant) {
+fn refuse(conn: Conn, refusal: &Refusal, head: Option<&Head>, started: Instant) {
     let error = ApiError::Refused {
         status: refusal.status,
         message: refusal.message.clone(),
@@ -271,7 +372,7 @@ fn refuse(io: ConnIo, refusal: &Refusal, head: Option<&Head>, started: Instant) 
         head_only: head.is_some_and(|h| h.method == "HEAD"),
         keep_alive: false,
     };
-    let written = send(&io, reply, framing);
+    let written = send(&conn.io, reply, framing);
     log::info!(
         "{} {} {} - {}ms ({}){}",
         head.map_or("-".into(), |h| clip(&h.method, 16)),
@@ -284,5 +385,5 @@ fn refuse(io: ConnIo, refusal: &Refusal, head: Option<&Head>, started: Instant) 
         clip(&refusal.message, 200),
         if written { "" } else { " (client went away)" }
     );
-    io.close(true);
+    conn.close(true);
 }

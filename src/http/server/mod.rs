@@ -14,6 +14,7 @@ mod body;
 mod conn_io;
 mod connection;
 mod framing;
+mod park;
 mod pool;
 mod protocol;
 mod write;
@@ -29,6 +30,8 @@ use std::time::{Duration, Instant};
 
 use crate::app::state::AppState;
 use crate::util::sync::lock;
+use connection::Conn;
+use park::Parker;
 use pool::Pool;
 
 /// Connections refused for being over `MAX_CONNECTIONS` wait here for their 503; more than
@@ -43,8 +46,8 @@ const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// What every connection thread shares.
 pub(crate) struct Shared {
     pub state: Arc<AppState>,
-    /// Connections open now.
-    pub open: AtomicUsize,
+    /// Connections open now (each holds one, given back when it is dropped).
+    pub open: Arc<AtomicUsize>,
     /// Connections waiting for a request head (idle keep-alive, or a head still arriving),
     /// by when they began to wait: the first is the one to close when a new client comes
     /// and `MAX_CONNECTIONS` are open.
@@ -55,6 +58,16 @@ pub(crate) struct Shared {
     pub busy: AtomicUsize,
     /// Set when the server stops: connections close after their current request.
     pub stopping: AtomicBool,
+    /// Where quiet keep-alive connections wait without a thread (Unix).
+    pub parker: Option<Arc<Parker>>,
+}
+
+/// What a connection thread is given to do.
+pub(crate) enum Job {
+    /// A connection just accepted.
+    New(TcpStream, SocketAddr),
+    /// A parked connection whose client spoke again.
+    Resume(Conn),
 }
 
 impl Shared {
@@ -109,17 +122,24 @@ pub fn start(state: Arc<AppState>) -> io::Result<RunningServer> {
     let local_addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
         state,
-        open: AtomicUsize::new(0),
+        open: Arc::new(AtomicUsize::new(0)),
         waiting: Mutex::new(BTreeMap::new()),
         next_id: AtomicU64::new(0),
         busy: AtomicUsize::new(0),
         stopping: AtomicBool::new(false),
+        parker: Parker::start(),
     });
     let for_threads = Arc::clone(&shared);
-    let pool = Pool::new(Arc::new(move |stream, peer| {
-        connection::serve(&for_threads, stream, peer);
-        for_threads.open.fetch_sub(1, Ordering::SeqCst);
+    let pool = Pool::new(Arc::new(move |job| {
+        let conn = match job {
+            Job::New(stream, peer) => Conn::new(&for_threads, stream, peer),
+            Job::Resume(conn) => conn,
+        };
+        connection::serve(&for_threads, conn);
     }));
+    if let Some(parker) = &shared.parker {
+        parker.serve_with(&pool);
+    }
     let rejecter = spawn_rejecter()?;
     let for_acceptor = Arc::clone(&shared);
     let acceptor = thread::Builder::new()
@@ -150,7 +170,7 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 fn accept_loop(
     listener: &TcpListener,
     shared: &Shared,
-    pool: &Arc<Pool>,
+    pool: &Arc<Pool<Job>>,
     rejecter: &SyncSender<TcpStream>,
 ) {
     let mut backoff = ACCEPT_BACKOFF.0;
@@ -174,7 +194,8 @@ fn accept_loop(
                     continue;
                 }
                 shared.open.fetch_add(1, Ordering::SeqCst);
-                if let Err(e) = pool.submit(stream, peer) {
+                if let Err(e) = pool.submit(Job::New(stream, peer)) {
+                    // The job, and with it the stream, is gone: it was never a `Conn`.
                     shared.open.fetch_sub(1, Ordering::SeqCst);
                     log::warn!("cannot start a thread for a connection: {e}");
                 }

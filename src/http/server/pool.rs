@@ -1,53 +1,59 @@
-//! The threads that serve connections: one per open connection, reused. A new connection
-//! goes to an idle thread when there is one, else to a new thread; a thread idle for
-//! [`IDLE_LIFETIME`] ends, so the pool grows with the load and shrinks after it. Stacks are
-//! small (the work on them is shallow: JSON is parsed with serde_json's depth limit).
+//! The threads that serve connections, reused. A job (a new connection, or a parked one
+//! whose client spoke again) goes to an idle thread when there is one, else to a new thread.
+//! At most [`MAX_IDLE`] threads wait for work; one more that runs out of work ends at once,
+//! and a waiting one ends after [`IDLE_LIFETIME`], so the pool grows with the load and
+//! shrinks after it (an ended thread gives its stack back). Stacks are small: the work on
+//! them is shallow (JSON is parsed with serde_json's depth limit).
 
 use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::sync::{lock, wait_timeout};
 
-/// How long an idle thread waits for a connection before it ends.
+/// How long an idle thread waits for work before it ends.
 pub(crate) const IDLE_LIFETIME: Duration = Duration::from_secs(10);
+/// Threads kept waiting for work at most.
+pub(crate) const MAX_IDLE: usize = 16;
 /// Stack size of a connection thread.
 pub(crate) const STACK_SIZE: usize = 512 * 1024;
 
-/// What a thread does with a connection.
-pub(crate) type Work = Arc<dyn Fn(TcpStream, SocketAddr) + Send + Sync>;
+/// What a thread does with a job.
+pub(crate) type Work<J> = Arc<dyn Fn(J) + Send + Sync>;
 
-pub(crate) struct Pool {
-    /// Connections handed over and not yet taken, and how many threads wait for one.
-    state: Mutex<State>,
+pub(crate) struct Pool<J> {
+    /// Jobs handed over and not yet taken, and how many threads wait for one.
+    state: Mutex<State<J>>,
     ready: Condvar,
-    work: Work,
+    work: Work<J>,
 }
 
-#[derive(Default)]
-struct State {
-    queue: VecDeque<(TcpStream, SocketAddr)>,
+struct State<J> {
+    queue: VecDeque<J>,
     idle: usize,
     threads: usize,
 }
 
-impl Pool {
-    pub fn new(work: Work) -> Arc<Pool> {
+impl<J: Send + 'static> Pool<J> {
+    pub fn new(work: Work<J>) -> Arc<Pool<J>> {
         Arc::new(Pool {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                idle: 0,
+                threads: 0,
+            }),
             ready: Condvar::new(),
             work,
         })
     }
 
-    /// Hands a connection to an idle thread, or to a new one. Fails only when no thread can
-    /// be started (the connection is then dropped by the caller).
-    pub fn submit(self: &Arc<Self>, conn: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+    /// Hands a job to an idle thread, or to a new one. Fails only when no thread can be
+    /// started (the job is then dropped).
+    pub fn submit(self: &Arc<Self>, job: J) -> std::io::Result<()> {
         let mut state = lock(&self.state);
         if state.idle > state.queue.len() {
-            state.queue.push_back((conn, peer));
+            state.queue.push_back(job);
             self.ready.notify_one();
             return Ok(());
         }
@@ -57,44 +63,44 @@ impl Pool {
         let spawned = thread::Builder::new()
             .name("conn".into())
             .stack_size(STACK_SIZE)
-            .spawn(move || pool.run(Some((conn, peer))));
+            .spawn(move || pool.run(job));
         if spawned.is_err() {
             lock(&self.state).threads -= 1;
         }
         spawned.map(drop)
     }
 
-    /// A thread's life: serve a connection, wait for the next, end after a long idle spell.
-    fn run(&self, first: Option<(TcpStream, SocketAddr)>) {
-        let mut next = first;
+    /// A thread's life: do a job, wait for the next, end when idle threads are plenty or
+    /// after a long idle spell.
+    fn run(&self, first: J) {
+        let mut job = first;
         loop {
-            if let Some((conn, peer)) = next.take() {
-                (self.work)(conn, peer);
-            }
+            (self.work)(job);
             let mut state = lock(&self.state);
+            if state.idle >= MAX_IDLE && state.queue.is_empty() {
+                state.threads -= 1;
+                return;
+            }
             state.idle += 1;
+            let since = Instant::now();
             loop {
-                if let Some(conn) = state.queue.pop_front() {
+                if let Some(next) = state.queue.pop_front() {
                     state.idle -= 1;
-                    next = Some(conn);
+                    job = next;
                     break;
                 }
-                let (after, timed_out) = {
-                    let before = std::time::Instant::now();
-                    let s = wait_timeout(&self.ready, state, IDLE_LIFETIME);
-                    (s, before.elapsed() >= IDLE_LIFETIME)
-                };
-                state = after;
-                if timed_out && state.queue.is_empty() {
+                let left = IDLE_LIFETIME.saturating_sub(since.elapsed());
+                if left.is_zero() {
                     state.idle -= 1;
                     state.threads -= 1;
                     return;
                 }
+                state = wait_timeout(&self.ready, state, left);
             }
         }
     }
 
-    /// Threads alive now (serving or idle).
+    /// Threads alive now (working or idle).
     #[cfg(test)]
     pub fn threads(&self) -> usize {
         lock(&self.state).threads
@@ -104,34 +110,48 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
-    fn threads_are_reused_for_later_connections() {
-        let served = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&served);
-        let pool = Pool::new(Arc::new(move |_conn, _peer| {
+    fn threads_are_reused_for_later_jobs() {
+        let done = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&done);
+        let pool = Pool::new(Arc::new(move |_job: u32| {
             counter.fetch_add(1, Ordering::SeqCst);
         }));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         for i in 0..20 {
-            let _client = TcpStream::connect(addr).unwrap();
-            let (conn, peer) = listener.accept().unwrap();
-            pool.submit(conn, peer).unwrap();
-            while served.load(Ordering::SeqCst) <= i {
+            pool.submit(i).unwrap();
+            while done.load(Ordering::SeqCst) <= i as usize {
                 thread::yield_now();
             }
-            // Let the thread get back to waiting before the next connection comes.
+            // Let the thread get back to waiting before the next job comes.
             while lock(&pool.state).idle == 0 {
                 thread::yield_now();
             }
         }
-        assert_eq!(
-            pool.threads(),
-            1,
-            "one thread served them one after another"
-        );
+        assert_eq!(pool.threads(), 1, "one thread did them one after another");
+    }
+
+    #[test]
+    fn idle_threads_beyond_the_cap_end_at_once() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let wait = Arc::clone(&gate);
+        let pool = Pool::new(Arc::new(move |_job: u32| {
+            let (open, opened) = &*wait;
+            let mut open = lock(open);
+            while !*open {
+                open = opened.wait(open).unwrap();
+            }
+        }));
+        for i in 0..(MAX_IDLE as u32 + 10) {
+            pool.submit(i).unwrap();
+        }
+        *lock(&gate.0) = true;
+        gate.1.notify_all();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pool.threads() > MAX_IDLE && Instant::now() < deadline {
+            thread::yield_now();
+        }
+        assert_eq!(pool.threads(), MAX_IDLE);
     }
 }
