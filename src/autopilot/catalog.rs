@@ -35,6 +35,8 @@ pub struct Snapshot {
     full_list: Vec<u8>,
     /// When this list was fetched from OpenRouter (or written to the cache).
     pub fetched_at: Option<SystemTime>,
+    /// The largest context among free models, and among all (asked on every chat call).
+    max_context: (Option<u64>, Option<u64>),
 }
 
 impl Snapshot {
@@ -63,12 +65,21 @@ impl Snapshot {
         let body = |data: Vec<Value>| {
             serde_json::to_vec(&json!({"object": "list", "data": data})).unwrap_or_default()
         };
+        let largest = |free_only: bool| {
+            models
+                .iter()
+                .filter(|m| !free_only || m.free)
+                .filter_map(|m| m.context_length)
+                .max()
+        };
+        let max_context = (largest(true), largest(false));
         Some(Snapshot {
             models,
             by_id,
             free_list: body(free_entries),
             full_list: body(all_entries),
             fetched_at,
+            max_context,
         })
     }
 
@@ -86,11 +97,11 @@ impl Snapshot {
 
     /// The largest context of the models a request could use (free ones, or all).
     pub fn max_context(&self, include_paid: bool) -> Option<u64> {
-        self.models
-            .iter()
-            .filter(|m| include_paid || m.free)
-            .filter_map(|m| m.context_length)
-            .max()
+        if include_paid {
+            self.max_context.1
+        } else {
+            self.max_context.0
+        }
     }
 
     /// The `/v1/models` body: free models only unless paid ones are allowed.

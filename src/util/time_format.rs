@@ -17,12 +17,33 @@ pub(crate) fn local_timestamp() -> String {
 
 /// UTC time with milliseconds (`2026-12-01T22:35:18.123Z`), at the start of each log line.
 pub(crate) fn log_timestamp() -> String {
-    Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    this_second(|stamp, _, millis| format!("{stamp}.{millis:03}Z"))
 }
 
 /// The `Date` header's form (RFC 9110 IMF-fixdate): `Tue, 01 Dec 2026 22:35:18 GMT`.
 pub(crate) fn http_date() -> String {
-    Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    this_second(|_, date, _| date.to_string())
+}
+
+/// The current UTC second in the log's form and in the `Date` header's, formatted once per
+/// second per thread (every request writes both), with the milliseconds.
+fn this_second<R>(use_it: impl FnOnce(&str, &str, u32) -> R) -> R {
+    thread_local! {
+        static SECOND: std::cell::RefCell<(i64, String, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new(), String::new())) };
+    }
+    let now = Utc::now();
+    SECOND.with(|second| {
+        let mut second = second.borrow_mut();
+        if second.0 != now.timestamp() {
+            *second = (
+                now.timestamp(),
+                now.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                now.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            );
+        }
+        use_it(&second.1, &second.2, now.timestamp_subsec_millis().min(999))
+    })
 }
 
 /// Local time for file names that sort by time (`20261201-223518-123456`).

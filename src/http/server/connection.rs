@@ -188,15 +188,21 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) {
             None => (head.target.clone(), String::new()),
         };
         let wants_keep_alive = keep_alive_asked(&head);
+        let Head {
+            method,
+            http10,
+            headers,
+            ..
+        } = head;
         let (io, peer) = (&mut conn.io, conn.peer);
         let outcome = serving(Arc::clone(&conn.link), || {
             let reply = {
                 let mut body = BodyReader::new(io, &mut decoder, config.body_timeout);
                 let mut req = HttpRequest {
-                    method: head.method.clone(),
+                    method: method.clone(),
                     path: path.clone(),
                     query,
-                    headers: head.headers.clone(),
+                    headers,
                     body: &mut body,
                     peer,
                 };
@@ -212,8 +218,8 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) {
             let keep_alive =
                 wants_keep_alive && decoder.is_ended() && !shared.stopping.load(Ordering::Relaxed);
             let framing = Framing {
-                http10: head.http10,
-                head_only: head.method == "HEAD",
+                http10,
+                head_only: method == "HEAD",
                 keep_alive,
             };
             let status = reply.status;
@@ -224,7 +230,7 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) {
         let (status, model, written, keep_alive) = outcome;
         log::info!(
             "{} {} {status} {} {}ms{}",
-            clip(&head.method, 16),
+            clip(&method, 16),
             clip(&path, 200),
             model.as_deref().map_or("-".into(), |m| clip(m, 200)),
             started.elapsed().as_millis(),
