@@ -31,7 +31,8 @@ use crate::target::{CHAT, DIRECT_CHAT, LARGE_BODY, MODEL, Target};
 pub const PACED_RATE: u64 = 1000;
 
 /// How long no request reaches any server before a burst of new connections: long enough for
-/// tiny_http's connection pool to have let its idle threads go.
+/// a server's idle threads (the proxy's end after 10 s of nothing, or at once beyond 16) to
+/// be gone, as after a quiet spell.
 pub const BURST_IDLE: Duration = Duration::from_secs(8);
 
 /// Where each path is in the one-at-a-time run; nginx's two come last, when it runs.

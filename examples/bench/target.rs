@@ -22,8 +22,8 @@ pub struct Target {
     pub stream: Vec<u8>,
 }
 
-/// The size of the larger request body (one row of the one-at-a-time table): 4 KiB, four
-/// times what tiny_http reads without a thread of its own.
+/// The size of the larger request body (one row of the one-at-a-time table): 4 KiB, more
+/// than the proxy's first read of a request (so the body takes a read of its own).
 pub const LARGE_BODY: usize = 4096;
 
 /// A short conversation, as a chat client sends it; with `size` above its natural size the

@@ -652,7 +652,8 @@ fn upstream_calls_go_through_http_proxy_when_set() {
 fn lying_content_lengths_do_not_take_workers_away() {
     // Few workers, so that losing any of them would show.
     let proxy = start(&[("MAX_CONCURRENT_REQUESTS", "2")]);
-    // A declared length no body could have: tiny_http panics while dropping the request.
+    // A declared length no body could have (tiny_http panicked while dropping such a
+    // request): an answer, and the connection closes.
     for _ in 0..20 {
         let mut conn = Conn::open(proxy.addr);
         conn.send_raw(

@@ -1,6 +1,5 @@
 //! Issue 8, hostile input and faults: every case gets a clear answer (or a clear end), and the
-//! proxy keeps serving. The cases tiny_http itself cannot survive are in `operations.rs`
-//! (the daemon brings the proxy back).
+//! proxy keeps serving. The limits of the HTTP server itself are in `front_door.rs`.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -312,8 +311,8 @@ fn crc32(data: &[u8]) -> u32 {
 
 #[test]
 fn a_burst_of_connections_that_stay_open_is_served_at_once() {
-    // tiny_http's connection pool can leave some of a burst queued behind connections that
-    // stay open; the server's poker must get every one of them served promptly.
+    // Every connection of a burst that stays open is served promptly (tiny_http's pool once
+    // left some queued behind open ones).
     let proxy = start(&[]);
     let t = Instant::now();
     let mut conns: Vec<Conn> = (0..40).map(|_| Conn::open(proxy.addr)).collect();

@@ -15,8 +15,7 @@ pub fn memory(r: &mut String, args: &Args, sizes: &Sizes, results: &Results) {
     let (idle_n, held_n) = (sizes.idle_connections, sizes.held_streams);
     let mut rows: Vec<(String, f64, String)> = vec![
         (
-            "proxy idle, SMART_MAX_TOKENS=false, default settings (128 workers), after 1 request"
-                .into(),
+            "proxy idle, SMART_MAX_TOKENS=false, default settings, after 1 request".into(),
             m.idle,
             format!("< 20: {}", check(m.idle < 20.0)),
         ),
@@ -42,14 +41,12 @@ pub fn memory(r: &mut String, args: &Args, sizes: &Sizes, results: &Results) {
     }
     rows.extend([
         (
-            "proxy idle, SMART_MAX_TOKENS=false, MAX_CONCURRENT_REQUESTS=256 (260 workers: the \
-             limit + 4)"
-                .into(),
+            "proxy idle, SMART_MAX_TOKENS=false, MAX_CONCURRENT_REQUESTS=256".into(),
             m.off_idle,
             "(informative)".into(),
         ),
         (
-            "proxy, tokenizer warm (SMART_MAX_TOKENS=true), after 1 request, 260 workers".into(),
+            "proxy, tokenizer warm (SMART_MAX_TOKENS=true), after 1 request".into(),
             m.warm,
             format!("< 80: {}", check(m.warm < 80.0)),
         ),
@@ -198,8 +195,7 @@ pub fn connection_burst(r: &mut String, results: &Results) {
     let _ = writeln!(
         r,
         "\n### Connection burst\n\n{answered} of {opened} keep-alive connections opened at once \
-         to a fresh proxy got their answer (`GET /health`) within 3 s; the rest wait until \
-         another connection closes (tiny_http 0.12's thread pool; see BENCHMARKS.md). The \
-         measurements above open their connections one after the other."
+         to a fresh proxy got their answer (`GET /health`) within 3 s. The measurements above \
+         open their connections one after the other."
     );
 }

@@ -39,10 +39,8 @@ impl Rng {
 }
 
 /// Waits until it is client `i`'s turn to open its connections. The clients of a concurrent
-/// run open their connections one after the other, each waiting for its first answer: the
-/// proxy's HTTP library (tiny_http 0.12) can leave a connection that arrives in a burst with
-/// no thread to serve it until another connection closes (see BENCHMARKS.md), and this
-/// benchmark measures latency, not that.
+/// run open their connections one after the other, each waiting for its first answer, so that
+/// the run measures requests, not connection set-up (the idle-burst run measures that).
 pub fn wait_turn(turn: &Turn, i: usize) {
     let mut now = turn.0.lock().unwrap_or_else(|e| e.into_inner());
     while *now < i {
