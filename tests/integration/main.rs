@@ -11,3 +11,4 @@ mod hostile;
 mod max_tokens;
 mod operations;
 mod secrets;
+mod sentences;
