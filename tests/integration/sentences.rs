@@ -22,13 +22,19 @@ fn check_says_what_went_wrong_in_words() {
     let dir = scratch_dir();
     let env = [
         ("OPENROUTER_BASE_URL", "http://127.0.0.1:9/api/v1"),
-        ("OPENROUTER_API_KEY", "sk-or-v1-sentence-0000000000000000000000"),
+        (
+            "OPENROUTER_API_KEY",
+            "sk-or-v1-sentence-0000000000000000000000",
+        ),
     ];
     let out = command(&dir, &env, &["check"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     assert!(text.contains("cannot reach OpenRouter"), "{text}");
-    assert!(!text.contains("Unreachable(") && !text.contains("(\""), "{text}");
+    assert!(
+        !text.contains("Unreachable(") && !text.contains("(\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -42,7 +48,9 @@ fn a_daily_file_with_an_odd_date_does_not_panic_stats() {
         r#"{"date":"26","total":1,"success":1,"failed":0,"timeout":0,"retry":0,"last_updated":"x"}"#,
     )
     .unwrap();
-    let out = command(&dir, &[], &["stats", "--days", "2"]).output().unwrap();
+    let out = command(&dir, &[], &["stats", "--days", "2"])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -1,5 +1,6 @@
 //! Prompt token counting, in this process with the library's `PromptSize`: the cheap byte
-//! bound against the full o200k_base count, for prompts of 1k to 128k tokens.
+//! bound against the full o200k_base count, for prompts of 1k to 128k tokens, and for the
+//! worst cases up to the default `MAX_BODY_BYTES` (32 MiB).
 
 use std::time::{Duration, Instant};
 
@@ -93,7 +94,8 @@ pub struct TokenCounting {
 }
 
 /// Times the byte bound and the full count on prompts of about 1k, 32k and 128k tokens
-/// (medians of 301, 31 and 9 runs; a quarter of that with `quick`).
+/// (medians of 301, 31 and 9 runs; a quarter of that with `quick`) and on the worst cases
+/// (3 runs).
 pub fn token_counting(quick: bool) -> TokenCounting {
     let t0 = Instant::now();
     std::hint::black_box(count_text("warm up"));
@@ -102,13 +104,32 @@ pub fn token_counting(quick: bool) -> TokenCounting {
     let sample = text(20_000, 99);
     let words_per_token = 20_000.0 / count_text(&sample) as f64;
     let mut rows = Vec::new();
-    for (label, tokens, runs) in [
+    // Prompts of ordinary text, then the worst cases issue 12 found (one letter repeated made
+    // tiktoken's BPE quadratic: 8 MB took 4.8 CPU-s), up to the default MAX_BODY_BYTES.
+    let one_piece = |label: &'static str, content: String| {
+        (
+            label,
+            serde_json::json!({"model": MODEL, "messages": [{"role": "user", "content": content}]}),
+        )
+    };
+    let mut prompts: Vec<(&'static str, serde_json::Value, usize)> = [
         ("~1k tokens", 1_000, 301),
         ("~32k tokens", 32_000, 31),
         ("~128k tokens", 128_000, 9),
+    ]
+    .into_iter()
+    .map(|(label, tokens, runs)| (label, prompt_body(tokens, words_per_token), runs))
+    .collect();
+    for (label, content) in [
+        ("8 MiB of one letter", "a".repeat(8 << 20)),
+        ("8 MiB of spaces", " ".repeat(8 << 20)),
+        ("32 MiB of text", text((32 << 20) / 6, 7)),
     ] {
+        let (label, body) = one_piece(label, content);
+        prompts.push((label, body, 3));
+    }
+    for (label, body, runs) in prompts {
         let runs = if quick { runs / 4 + 1 } else { runs };
-        let body = prompt_body(tokens, words_per_token);
         let bytes = serde_json::to_vec(&body).expect("json");
         let (parse, _) = median_time(runs, || {
             serde_json::from_slice::<serde_json::Value>(&bytes)
