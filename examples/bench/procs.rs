@@ -61,9 +61,15 @@ impl Drop for Process {
     }
 }
 
+/// Starts a server in a process group of its own (Unix), so that a signal to the driver does
+/// not reach it before the driver has stopped it; elsewhere a plain start.
 pub fn spawn_in_group(cmd: &mut Command) -> io::Result<Child> {
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0).spawn()
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    cmd.spawn()
 }
 
 /// Starts the real proxy binary against the fake, with `extra` settings, in a folder of its own

@@ -104,6 +104,7 @@ impl Conn {
         self.id
     }
 
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn stream(&self) -> &TcpStream {
         &self.stream
     }

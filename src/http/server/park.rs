@@ -23,6 +23,7 @@ use crate::util::sync::lock;
 /// How long a thread waits for the next request on its connection before parking it.
 pub(crate) const LINGER: Duration = Duration::from_secs(1);
 /// The longest the parking thread sleeps between looks at the deadlines.
+#[cfg(unix)]
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// The connections parked now, by connection id, with when each must close.
@@ -108,6 +109,7 @@ impl Parker {
     }
 
     /// Takes a parked connection out (and out of the poll).
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn take(&self, id: u64) -> Option<Conn> {
         let conn = {
             let mut parked = lock(&self.parked);
@@ -126,6 +128,7 @@ impl Parker {
     }
 
     /// Resumes a connection whose client sent something (or closed it).
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn resume(&self, id: u64) {
         let Some(conn) = self.take(id) else {
             return;
@@ -142,6 +145,7 @@ impl Parker {
     }
 
     /// Closes the connections whose keep-alive time is over; returns when the next one is due.
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn close_expired(&self, now: Instant) -> Option<Instant> {
         loop {
             let due = {
