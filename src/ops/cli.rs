@@ -1,6 +1,6 @@
 //! The command line: parse the arguments, then serve, run a daemon command, or print what the
 //! proxy knows (`models`, `stats`, `check`). Serving installs the Ctrl-C/SIGTERM handler and
-//! the `.env` watcher, and shuts down cleanly.
+//! the `.env` watcher, prints the banner (`ops::banner`), and shuts down cleanly.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use crate::config::{Config, RawSettings};
 use crate::ops::daemon::{self, ServeArgs};
 use crate::ops::inspect;
-use crate::util::secret::mask_key;
 
 const HELP: &str = "\
 openrouter-proxy: one local OpenAI-compatible endpoint for OpenRouter's free models
@@ -216,7 +215,7 @@ fn start_demo(_: &mut RawSettings) -> Result<Demo, String> {
 fn serve(raw: RawSettings, env_file: &std::path::Path, demo: bool) -> Result<ExitCode, String> {
     let (config, _demo) = validated(raw, demo)?;
     let (state, server) = crate::app::start(config)?;
-    print_banner(&state.config(), server.local_addr().to_string(), demo);
+    crate::ops::banner::print(&state.config(), &server.local_addr().to_string(), demo);
     if !demo {
         crate::ops::reload::spawn(std::sync::Arc::clone(&state), env_file.to_path_buf());
     }
@@ -243,47 +242,6 @@ fn serve(raw: RawSettings, env_file: &std::path::Path, demo: bool) -> Result<Exi
         }
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_banner(config: &Config, addr: String, demo: bool) {
-    log::info!(
-        "openrouter-proxy {} listening on http://{addr}/v1",
-        env!("CARGO_PKG_VERSION")
-    );
-    if demo {
-        log::info!(
-            "  demo mode: answers come from a built-in fake OpenRouter at {}",
-            config.base_url
-        );
-        log::info!(
-            "  try: curl -s http://{addr}/v1/chat/completions -H 'Content-Type: application/json' \
-             -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hi\"}}]}}'"
-        );
-    } else {
-        log::info!("  upstream: {}", config.base_url);
-    }
-    match config.keys.as_slice() {
-        [] => log::info!(
-            "  no OpenRouter key yet: chat calls will fail until you set OPENROUTER_API_KEY in .env \
-             and restart"
-        ),
-        keys => log::info!(
-            "  keys: {} ({})",
-            keys.iter()
-                .map(|k| mask_key(k))
-                .collect::<Vec<_>>()
-                .join(", "),
-            config.strategy
-        ),
-    }
-    log::info!(
-        "  at most {} upstream calls at once; others wait up to {} s",
-        config.max_concurrent,
-        config.queue_timeout.as_secs_f64()
-    );
-    if config.proxy_api_key.is_some() {
-        log::info!("  clients must send Authorization: Bearer <PROXY_API_KEY>");
-    }
 }
 
 #[cfg(test)]

@@ -223,7 +223,7 @@ fn stats_prints_the_daily_counters_as_a_table_or_json() {
     std::fs::create_dir_all(dir.join("cache")).unwrap();
     std::fs::write(
         dir.join("cache").join(format!("CALLS_{day}.json")),
-        format!(r#"{{"date":"{day}","total":10,"success":7,"failed":2,"timeout":1,"retry":3,"last_updated":"2026-02-16T20:30:45.123456"}}"#),
+        format!(r#"{{"date":"{day}","total":10,"success":7,"failed":2,"timeout":1,"retry":3,"prompt_tokens":1234567,"last_updated":"2026-02-16T20:30:45.123456"}}"#),
     )
     .unwrap();
     let out = command(&dir, &[], &["stats", "--days", "3"])
@@ -234,8 +234,9 @@ fn stats_prints_the_daily_counters_as_a_table_or_json() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "header, 3 days, sum: {text}");
     assert!(
-        lines[3].split_whitespace().collect::<Vec<_>>()[1..6] == ["10", "7", "2", "1", "3"],
-        "{text}"
+        lines[3].split_whitespace().collect::<Vec<_>>()[1..7]
+            == ["10", "7", "2", "1", "3", "1,234,567"],
+        "counts are grouped as on the console: {text}"
     );
     let out = command(&dir, &[], &["stats", "--json"]).output().unwrap();
     let days: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -255,6 +256,10 @@ fn models_and_check_print_tables_or_json() {
     }
     assert!(text.contains("meta-llama/llama-3.3-70b-instruct:free"));
     assert!(text.contains("23 free models"), "{text}");
+    assert!(
+        text.contains("   131,072"),
+        "a context of 131072 is grouped: {text}"
+    );
     let out = command(&dir, &[], &["models", "--demo", "--json"])
         .output()
         .unwrap();
@@ -363,4 +368,99 @@ fn a_key_quoted_back_by_upstream_never_reaches_the_log() {
     assert!(log.contains("retrying"), "{log}");
     assert!(!log.contains(key), "{log}");
     assert!(log.contains("sk-or-v1-quo...789"), "{log}");
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+/// Issue 14: no colour on a terminal. Piped output has none, `CLICOLOR_FORCE=1` stands in
+/// for a terminal, and `NO_COLOR` wins over both.
+#[test]
+fn colour_only_where_it_is_wanted() {
+    let dir = empty_dir();
+    let check = |env: &[(&str, &str)]| {
+        let out = command(&dir, env, &["check", "--demo"]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stdout));
+        text(&out.stdout)
+    };
+    let piped = check(&[]);
+    assert!(!piped.contains('\x1b'), "{piped:?}");
+    let forced = check(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.contains("settings: \x1b[32mvalid\x1b[0m"),
+        "{forced:?}"
+    );
+    assert!(forced.contains("\x1b[32mok\x1b[0m"), "{forced:?}");
+    let refused = check(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!refused.contains('\x1b'), "{refused:?}");
+    assert_eq!(refused.lines().count(), piped.lines().count());
+
+    // The log lines on stderr: the "listening on" line is the first.
+    let first_line = |env: &[(&str, &str)]| {
+        let mut all = vec![("PORT", "0")];
+        all.extend_from_slice(env);
+        let mut child = command(&dir, &all, &["--demo"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        line
+    };
+    let plain = first_line(&[]);
+    assert!(
+        plain.contains("listening on http://") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+    let coloured = first_line(&[("CLICOLOR_FORCE", "1")]);
+    assert!(coloured.contains("\x1b[32mINFO "), "{coloured:?}");
+    assert!(!first_line(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains('\x1b'));
+}
+
+/// Issue 14: the banner and `/health` said to restart after adding a key, but a key added to
+/// `.env` is picked up while the proxy runs.
+#[test]
+fn without_a_key_no_message_asks_for_a_restart() {
+    let dir = empty_dir();
+    // Nothing listens on port 9 of loopback: no test reaches the network.
+    let base = "OPENROUTER_BASE_URL=http://127.0.0.1:9/api/v1\nPORT=0\n";
+    std::fs::write(dir.join(".env"), base).unwrap();
+    let proxy = spawn(&dir, &[], &[]);
+    let health = get(proxy.addr, "/health").json();
+    let warning = health["warning"].as_str().unwrap();
+    assert!(warning.contains("OPENROUTER_API_KEY"), "{warning}");
+    assert!(warning.contains("no restart needed"), "{warning}");
+    assert!(!warning.contains("then restart"), "{warning}");
+    assert!(eventually(Duration::from_secs(2), || {
+        proxy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("no OpenRouter key yet"))
+    }));
+    let log = proxy.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("no restart needed") && !log.contains("and restart"),
+        "{log}"
+    );
+
+    // And it is true: the key written to `.env` now is used without a restart. The file is
+    // written again until then: the watcher starts just after the banner, and a write before
+    // it watches would go unseen.
+    let with_key = format!("{base}OPENROUTER_API_KEY=sk-or-v1-added-later-0000000000000000\n");
+    let picked_up = (0..20).any(|_| {
+        std::fs::write(dir.join(".env"), &with_key).unwrap();
+        eventually(Duration::from_millis(500), || {
+            get(proxy.addr, "/health").json()["openrouter_key_configured"] == true
+        })
+    });
+    assert!(picked_up, "the key was not picked up");
+    assert!(get(proxy.addr, "/health").json()["warning"].is_null());
 }

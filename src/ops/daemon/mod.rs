@@ -11,13 +11,15 @@
 //! proxy through `POST /admin/shutdown` with a token only it knows: no signals, so it works the
 //! same on Windows. Only when that fails does `stop` kill the processes.
 //!
-//! The files: this one holds the commands; `supervisor` runs and restarts the proxy;
-//! `pid_file` is the instance's files in `CACHE_DIR` (pid file, lock, stop request);
-//! `proxy_api` is what the daemon asks its proxy over HTTP; `rotating_log` is the log.
+//! The files: this one holds the commands but `status`, which is in `status`; `supervisor`
+//! runs and restarts the proxy; `pid_file` is the instance's files in `CACHE_DIR` (pid file,
+//! lock, stop request); `proxy_api` is what the daemon asks its proxy over
+//! HTTP; `rotating_log` is the log.
 
 mod pid_file;
 mod proxy_api;
 mod rotating_log;
+mod status;
 mod supervisor;
 
 use std::fs;
@@ -27,8 +29,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::util::colour::Colour;
 use pid_file::Paths;
-use proxy_api::{health, health_summary};
+use proxy_api::health;
+pub(crate) use status::status;
 pub(crate) use supervisor::{ServeArgs, supervise};
 
 /// How long `start` waits for the proxy to answer `/health`.
@@ -77,8 +81,9 @@ pub fn start(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
             && health(port).is_some()
         {
             println!(
-                "started: supervisor pid {supervisor_pid}, proxy pid {}, listening on \
+                "{}: supervisor pid {supervisor_pid}, proxy pid {}, listening on \
                  http://127.0.0.1:{port}/v1\nlog: {}",
+                Colour::stdout().green("started"),
                 pid.proxy_pid.unwrap_or(0),
                 paths.log().display()
             );
@@ -125,58 +130,6 @@ pub fn stop(config: &Config) -> Result<ExitCode, String> {
     let _ = fs::remove_file(paths.stop());
     println!("stopped by force (supervisor pid {})", pid.pid);
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn status(config: &Config, json: bool) -> Result<ExitCode, String> {
-    let paths = Paths::new(config);
-    let running = paths.running();
-    let pid = paths.read_pid().filter(|_| running);
-    let health = pid.as_ref().and_then(|p| p.port).and_then(health);
-    let uptime = pid
-        .as_ref()
-        .map(|p| crate::util::clock::epoch_secs().saturating_sub(p.started_at));
-    if json {
-        let value = serde_json::json!({
-            "running": running,
-            "pid": pid.as_ref().map(|p| p.pid),
-            "proxy_pid": pid.as_ref().and_then(|p| p.proxy_pid),
-            "port": pid.as_ref().and_then(|p| p.port),
-            "uptime_seconds": uptime,
-            "restarts": pid.as_ref().map(|p| p.restarts),
-            "health": health.as_ref().and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok()),
-            "log": paths.log(),
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
-    } else if let Some(p) = &pid {
-        println!("running");
-        println!("  supervisor pid  {}", p.pid);
-        println!(
-            "  proxy pid       {}",
-            p.proxy_pid.map_or("-".into(), |v| v.to_string())
-        );
-        println!(
-            "  port            {}",
-            p.port.map_or("-".into(), |v| v.to_string())
-        );
-        println!(
-            "  uptime          {}",
-            crate::util::time_format::human_duration(Duration::from_secs(uptime.unwrap_or(0)))
-        );
-        println!("  restarts        {}", p.restarts);
-        println!("  health          {}", health_summary(health.as_deref()));
-        println!("  log             {}", paths.log().display());
-    } else {
-        println!("not running");
-    }
-    // 3 is the usual "not running" status of service scripts.
-    Ok(if running {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
 }
 
 pub fn restart(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {

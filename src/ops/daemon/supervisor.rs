@@ -144,6 +144,10 @@ fn spawn_proxy(
         .arg("serve")
         .args(serve.to_args())
         .env(ADMIN_TOKEN_VAR, token)
+        // The daemon log is a file: no colour codes in it, whatever the terminal that ran
+        // `daemon start` asked for.
+        .env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
