@@ -370,8 +370,186 @@ fn a_key_quoted_back_by_upstream_never_reaches_the_log() {
     assert!(log.contains("sk-or-v1-quo...789"), "{log}");
 }
 
+/// Runs the binary to its end, or fails the test once `limit` passes (a command that should
+/// have been refused may instead start a server and never end).
+fn output_within(mut command: Command, limit: Duration) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
+}
+
+/// Issue 14: `models --help`, `serve --help` and `daemon start --help` printed the global
+/// help, and `daemon --help` and `help` were errors.
+#[test]
+fn every_command_has_its_own_help_by_flag_or_by_help() {
+    let dir = empty_dir();
+    let commands = [
+        "serve",
+        "models",
+        "stats",
+        "check",
+        "daemon start",
+        "daemon stop",
+        "daemon status",
+        "daemon restart",
+    ];
+    for name in commands {
+        let words: Vec<&str> = name.split(' ').collect();
+        let by_flag = command(&dir, &[], &[&words[..], &["--help"]].concat())
+            .output()
+            .unwrap();
+        assert!(by_flag.status.success(), "{name}");
+        let help = text(&by_flag.stdout);
+        assert!(
+            help.starts_with(&format!("openrouter-proxy {name}: ")),
+            "{name}: {help}"
+        );
+        assert!(
+            help.contains(&format!("Usage: openrouter-proxy {name}")),
+            "{help}"
+        );
+        assert!(help.contains("Exit codes:") && help.contains("  2  usage error"));
+        let by_word = command(&dir, &[], &[&["help"], &words[..]].concat())
+            .output()
+            .unwrap();
+        assert!(by_word.status.success(), "help {name}");
+        assert_eq!(text(&by_word.stdout), help, "help {name}");
+    }
+    let models = text(
+        &command(&dir, &[], &["models", "-h"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(
+        models.contains("--json") && !models.contains("--days"),
+        "{models}"
+    );
+    let status = text(
+        &command(&dir, &[], &["help", "daemon", "status"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(status.contains("  3  not running"), "{status}");
+
+    for args in [&["daemon", "--help"][..], &["help", "daemon"]] {
+        let out = command(&dir, &[], args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        for action in ["start", "stop", "status", "restart"] {
+            assert!(help.contains(&format!("\n  {action} ")), "{help}");
+        }
+        assert!(!help.contains("supervise"), "{help}");
+    }
+
+    let all = command(&dir, &[], &["help"]).output().unwrap();
+    assert!(all.status.success());
+    assert_eq!(
+        text(&all.stdout),
+        text(&command(&dir, &[], &["--help"]).output().unwrap().stdout)
+    );
+    let all = text(&all.stdout);
+    for name in commands {
+        assert!(all.contains(&format!("\n  {name} ")), "{all}");
+    }
+    assert!(
+        !all.contains("supervise"),
+        "the supervisor is internal: {all}"
+    );
+}
+
+/// Issue 14: usage errors exited 1, `--json` alone started a server on port 5000, and
+/// `models --days 3` and `daemon stop --json` were accepted and ignored.
+#[test]
+fn usage_errors_exit_2_naming_the_problem_and_start_nothing() {
+    let dir = empty_dir();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--json"], "--json does not apply to `serve`"),
+        (&["--days", "3"], "--days does not apply to `serve`"),
+        (
+            &["models", "--days", "3"],
+            "--days does not apply to `models`",
+        ),
+        (
+            &["daemon", "stop", "--json"],
+            "--json does not apply to `daemon stop`",
+        ),
+        (
+            &["daemon", "status", "--demo"],
+            "--demo does not apply to `daemon status`",
+        ),
+        (&["stats", "--demo"], "--demo does not apply to `stats`"),
+        (&["--nope"], "unknown option --nope"),
+        (&["check", "-x"], "unknown option -x"),
+        (&["frobnicate"], "unknown command \"frobnicate\""),
+        (
+            &["models", "extra"],
+            "unexpected argument \"extra\" after `models`",
+        ),
+        (&["daemon"], "`daemon` needs an action"),
+        (&["daemon", "go"], "unknown daemon action \"go\""),
+        (
+            &["stats", "--days", "0"],
+            "--days needs a whole number of at least 1",
+        ),
+        (&["stats", "--days"], "--days"),
+        (&["stats", "--json", "--json"], "--json is given twice"),
+        (&["help", "frobnicate"], "unknown command \"frobnicate\""),
+        (&["models", "--version"], "--version takes no command"),
+    ];
+    for (args, problem) in cases {
+        // PORT=0: were the line to start a server after all, it would not take port 5000.
+        let out = output_within(
+            command(&dir, &[("PORT", "0")], args),
+            Duration::from_secs(10),
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("openrouter-proxy: ") && stderr.contains(problem),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("openrouter-proxy help"),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // The misplaced option's error shows the command's usage.
+    let out = command(&dir, &[], &["models", "--days", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stderr)
+            .contains("Usage: openrouter-proxy models [--env-file PATH] [--demo] [--json]"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Failures that are not about the command line keep exit code 1.
+    let out = command(&dir, &[("PORT", "50OO")], &["check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
 }
 
 /// Issue 14: no colour on a terminal. Piped output has none, `CLICOLOR_FORCE=1` stands in

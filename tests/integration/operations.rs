@@ -137,13 +137,16 @@ mod unix {
     const BIN: &str = env!("CARGO_BIN_EXE_openrouter-proxy");
 
     fn daemon(dir: &Path, action: &str) -> (bool, String) {
+        // Only the actions that start a proxy take `--demo` (issue 14: others refuse it).
+        let demo = ["start", "restart"].contains(&action);
         let out = Command::new(BIN)
             .current_dir(dir)
             .env_clear()
             .env("PORT", "0")
             .env("SHUTDOWN_GRACE", "5")
             .env("DEBUG_MODE_FILE", dir.join("DEBUG_MODE.txt"))
-            .args(["daemon", action, "--demo"])
+            .args(["daemon", action])
+            .args(demo.then_some("--demo"))
             .output()
             .unwrap();
         let text = format!(
