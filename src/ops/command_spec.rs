@@ -132,8 +132,10 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
         words: &["daemon", "start"],
         summary: "serve in the background under a supervisor that restarts it",
         about: "Checks the settings, starts a supervisor in the background and returns once \
-                the proxy answers /health. The supervisor restarts a proxy that stops, at \
-                most 10 times a minute. The log is CACHE_DIR/daemon.log.",
+                the proxy answers /health. When the proxy cannot start at all (the port is \
+                taken, a setting is refused) it says why at once. The supervisor restarts a \
+                proxy that stops after it has started, at most 10 times a minute. The log is \
+                CACHE_DIR/daemon.log.",
         options: &[Opt::EnvFile, Opt::Demo],
         exit_codes: START_EXITS,
         hidden: false,
