@@ -28,7 +28,7 @@ pub use autopilot::catalog::Snapshot;
 pub use autopilot::tokenizer::count_text;
 pub use autopilot::tokens::PromptSize;
 pub use config::{Config, RawSettings};
-pub use ops::cli::run;
+pub use ops::cli::{CliError, run};
 pub use ops::reload::spawn as watch_env_file;
 pub use upstream::failure::Failure;
 pub use util::http_client::{Conn, Head, Response};

@@ -184,8 +184,10 @@ fn health(state: &AppState) -> Reply {
         },
     });
     if !key_configured {
-        body["warning"] =
-            json!("no OpenRouter key: set OPENROUTER_API_KEY in .env, then restart the proxy");
+        body["warning"] = json!(
+            "no OpenRouter key: set OPENROUTER_API_KEY in .env; the proxy picks it up while it \
+             runs, no restart needed"
+        );
     }
     Reply::json(200, serde_json::to_vec(&body).unwrap_or_default())
 }

@@ -1,175 +1,116 @@
-//! The command line: parse the arguments, then serve, run a daemon command, or print what the
-//! proxy knows (`models`, `stats`, `check`). Serving installs the Ctrl-C/SIGTERM handler and
-//! the `.env` watcher, and shuts down cleanly.
+//! The command line's entry point: parse the arguments (`ops::args`), then print the help or
+//! the version, serve, run a daemon command, or print what the proxy knows (`models`,
+//! `stats`, `check`). Serving installs the Ctrl-C/SIGTERM handler and the `.env` watcher, and
+//! shuts down cleanly.
 
+use std::ffi::OsString;
+use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::{Config, RawSettings};
+use crate::ops::args::{self, Invocation, UsageError};
+use crate::ops::command_spec::Action;
 use crate::ops::daemon::{self, ServeArgs};
+use crate::ops::help;
 use crate::ops::inspect;
-use crate::util::secret::mask_key;
+use crate::util::colour::Colour;
 
-const HELP: &str = "\
-openrouter-proxy: one local OpenAI-compatible endpoint for OpenRouter's free models
-
-Usage: openrouter-proxy [COMMAND] [OPTIONS]
-
-Commands:
-  serve                   serve the proxy in the foreground (the default)
-  daemon start            serve in the background under a supervisor that restarts it
-  daemon stop             stop the background proxy and its supervisor
-  daemon status           is it running? pid, port, uptime, restarts, /health  [--json]
-  daemon restart          stop, then start
-  models                  the free models: context, max output, modalities, tools  [--json]
-  stats                   daily call counters from CACHE_DIR  [--days N] [--json]
-  check                   check the settings and each key's free quota today  [--json]
-
-Options:
-  --env-file PATH         read settings from PATH instead of ./.env
-  --demo                  use a built-in fake OpenRouter: no key, no network needed
-  --json                  print JSON instead of a table (models, stats, check, daemon status)
-  --days N                how many days `stats` shows (default 14)
-  -h, --help              print this help
-  -V, --version           print the version
-
-Settings come from .env and the environment (the environment wins); see .env.example.
-Point any OpenAI client at http://localhost:5000/v1 (any API key unless PROXY_API_KEY is set).";
-
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Args {
-    command: Command,
-    env_file: Option<PathBuf>,
-    demo: bool,
-    help: bool,
-    version: bool,
-    days: Option<u32>,
-    json: bool,
+/// Why the program stops without doing what it was asked: a command line it cannot run (exit
+/// code 2, the convention for usage errors), or a failure while running (exit code 1).
+#[derive(Debug)]
+pub struct CliError {
+    message: String,
+    usage: bool,
 }
 
-#[derive(Debug, Default, PartialEq, Eq, Clone, Copy)]
-enum Command {
-    #[default]
-    Serve,
-    Daemon(DaemonAction),
-    Models,
-    Stats,
-    Check,
+impl CliError {
+    /// The exit code the binary ends with.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(if self.usage { 2 } else { 1 })
+    }
 }
 
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-enum DaemonAction {
-    Start,
-    Stop,
-    Status,
-    Restart,
-    /// The supervisor itself, started by `daemon start`.
-    Supervise,
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
-fn parse_args(args: Vec<String>) -> Result<Args, String> {
-    let mut parsed = Args::default();
-    let mut args = args.into_iter();
-    let mut command_seen = false;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--env-file" => {
-                let path = args.next().ok_or("--env-file needs a path")?;
-                parsed.env_file = Some(PathBuf::from(path));
-            }
-            s if s.starts_with("--env-file=") => {
-                parsed.env_file = Some(PathBuf::from(&s["--env-file=".len()..]));
-            }
-            "--days" => {
-                let n = args.next().ok_or("--days needs a number")?;
-                let n = n.parse().ok().filter(|n| *n >= 1).ok_or(format!(
-                    "--days needs a whole number of at least 1, not {n:?}"
-                ))?;
-                parsed.days = Some(n);
-            }
-            "--json" => parsed.json = true,
-            "--demo" => parsed.demo = true,
-            "-h" | "--help" => parsed.help = true,
-            "-V" | "--version" => parsed.version = true,
-            word if !command_seen && !word.starts_with('-') => {
-                command_seen = true;
-                parsed.command = match word {
-                    "serve" => Command::Serve,
-                    "models" => Command::Models,
-                    "stats" => Command::Stats,
-                    "check" => Command::Check,
-                    "daemon" => {
-                        let action = args
-                            .next()
-                            .ok_or("daemon needs an action: start, stop, status or restart")?;
-                        Command::Daemon(match action.as_str() {
-                            "start" => DaemonAction::Start,
-                            "stop" => DaemonAction::Stop,
-                            "status" => DaemonAction::Status,
-                            "restart" => DaemonAction::Restart,
-                            "supervise" => DaemonAction::Supervise,
-                            other => {
-                                return Err(format!(
-                                    "unknown daemon action {other:?}: use start, stop, status or restart"
-                                ));
-                            }
-                        })
-                    }
-                    other => return Err(format!("unknown command {other:?}; see --help")),
-                };
-            }
-            other => return Err(format!("unknown argument {other:?}; see --help")),
+impl From<String> for CliError {
+    fn from(message: String) -> CliError {
+        CliError {
+            message,
+            usage: false,
         }
     }
-    Ok(parsed)
 }
 
-pub fn run(args: Vec<String>) -> Result<ExitCode, String> {
+impl From<UsageError> for CliError {
+    fn from(e: UsageError) -> CliError {
+        CliError {
+            message: e.to_string(),
+            usage: true,
+        }
+    }
+}
+
+/// Runs the command line `args` (the program's name left out).
+pub fn run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
     crate::util::logger::init(log::LevelFilter::Info);
-    let args = parse_args(args)?;
-    if args.help {
-        println!("{HELP}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.version {
-        println!("openrouter-proxy {}", env!("CARGO_PKG_VERSION"));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let (path, required) = match &args.env_file {
+    let command = match args::parse(args)? {
+        Invocation::Help(topic) => {
+            print!("{}", help::render(topic, Colour::stdout()));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Invocation::Version => {
+            println!("openrouter-proxy {}", env!("CARGO_PKG_VERSION"));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Invocation::Run(command) => command,
+    };
+    let (path, required) = match &command.env_file {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(".env"), false),
     };
     let raw = RawSettings::load(&path, required).map_err(|e| e.to_string())?;
     let notes = raw.unknown_settings();
     let serve_args = ServeArgs {
-        env_file: args.env_file.clone(),
-        demo: args.demo,
+        env_file: command.env_file.clone(),
+        demo: command.demo,
     };
-    match args.command {
-        Command::Serve => {
+    let outcome = match command.action {
+        Action::Serve => {
             for note in &notes {
                 log::warn!("{note}");
             }
-            serve(raw, &path, args.demo)
+            serve(raw, &path, command.demo)
         }
-        Command::Stats => {
-            let config = raw.validate().map_err(|e| e.to_string())?;
-            inspect::stats(&config, args.days.unwrap_or(14), args.json);
+        Action::Stats => {
+            inspect::stats(&valid(&raw)?, command.days.unwrap_or(14), command.json);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Models => inspect::models(&validated(raw, args.demo)?.0, args.json),
-        Command::Check => inspect::check(&validated(raw, args.demo)?.0, &notes, args.json),
-        Command::Daemon(action) => {
-            let config = raw.validate().map_err(|e| e.to_string())?;
-            match action {
-                DaemonAction::Start => daemon::start(&config, &serve_args),
-                DaemonAction::Stop => daemon::stop(&config),
-                DaemonAction::Status => daemon::status(&config, args.json),
-                DaemonAction::Restart => daemon::restart(&config, &serve_args),
-                DaemonAction::Supervise => daemon::supervise(&config, &serve_args),
-            }
-        }
-    }
+        Action::Models => inspect::models(&validated(raw, command.demo)?.0, command.json),
+        Action::Check => inspect::check(&validated(raw, command.demo)?.0, &notes, command.json),
+        Action::Start => daemon::start(&startable(&raw)?, &serve_args),
+        Action::Restart => daemon::restart(&startable(&raw)?, &serve_args),
+        Action::Stop => daemon::stop(&valid(&raw)?),
+        Action::Status => daemon::status(&valid(&raw)?, command.json),
+        Action::Supervise => daemon::supervise(&valid(&raw)?, &serve_args),
+    };
+    Ok(outcome?)
+}
+
+fn valid(raw: &RawSettings) -> Result<Config, String> {
+    raw.validate().map_err(|e| e.to_string())
+}
+
+/// The configuration `daemon start` launches with, checked as far as it can be without
+/// starting anything: every setting, and the upstream client they describe (`HTTP_PROXY`).
+fn startable(raw: &RawSettings) -> Result<Config, String> {
+    let config = valid(raw)?;
+    crate::upstream::client::Upstream::new(&config)?;
+    Ok(config)
 }
 
 /// The built-in fake OpenRouter while it runs; builds without the `demo` feature have none.
@@ -216,7 +157,7 @@ fn start_demo(_: &mut RawSettings) -> Result<Demo, String> {
 fn serve(raw: RawSettings, env_file: &std::path::Path, demo: bool) -> Result<ExitCode, String> {
     let (config, _demo) = validated(raw, demo)?;
     let (state, server) = crate::app::start(config)?;
-    print_banner(&state.config(), server.local_addr().to_string(), demo);
+    crate::ops::banner::print(&state.config(), &server.local_addr().to_string(), demo);
     if !demo {
         crate::ops::reload::spawn(std::sync::Arc::clone(&state), env_file.to_path_buf());
     }
@@ -243,82 +184,4 @@ fn serve(raw: RawSettings, env_file: &std::path::Path, demo: bool) -> Result<Exi
         }
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_banner(config: &Config, addr: String, demo: bool) {
-    log::info!(
-        "openrouter-proxy {} listening on http://{addr}/v1",
-        env!("CARGO_PKG_VERSION")
-    );
-    if demo {
-        log::info!(
-            "  demo mode: answers come from a built-in fake OpenRouter at {}",
-            config.base_url
-        );
-        log::info!(
-            "  try: curl -s http://{addr}/v1/chat/completions -H 'Content-Type: application/json' \
-             -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hi\"}}]}}'"
-        );
-    } else {
-        log::info!("  upstream: {}", config.base_url);
-    }
-    match config.keys.as_slice() {
-        [] => log::info!(
-            "  no OpenRouter key yet: chat calls will fail until you set OPENROUTER_API_KEY in .env \
-             and restart"
-        ),
-        keys => log::info!(
-            "  keys: {} ({})",
-            keys.iter()
-                .map(|k| mask_key(k))
-                .collect::<Vec<_>>()
-                .join(", "),
-            config.strategy
-        ),
-    }
-    log::info!(
-        "  at most {} upstream calls at once; others wait up to {} s",
-        config.max_concurrent,
-        config.queue_timeout.as_secs_f64()
-    );
-    if config.proxy_api_key.is_some() {
-        log::info!("  clients must send Authorization: Bearer <PROXY_API_KEY>");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(list: &[&str]) -> Result<Args, String> {
-        parse_args(list.iter().map(|s| s.to_string()).collect())
-    }
-
-    #[test]
-    fn parses_commands_and_flags() {
-        assert_eq!(args(&[]).unwrap(), Args::default());
-        let a = args(&["--env-file", "x.env", "--demo"]).unwrap();
-        assert_eq!(a.env_file, Some(PathBuf::from("x.env")));
-        assert!(a.demo);
-        assert_eq!(
-            args(&["--env-file=y"]).unwrap().env_file,
-            Some(PathBuf::from("y"))
-        );
-        assert!(args(&["--env-file"]).is_err());
-        assert!(args(&["--nope"]).unwrap_err().contains("--nope"));
-        let a = args(&["stats", "--days", "3", "--json"]).unwrap();
-        assert_eq!((a.command, a.days, a.json), (Command::Stats, Some(3), true));
-        assert!(args(&["stats", "--days", "0"]).is_err());
-        let a = args(&["daemon", "status", "--json"]).unwrap();
-        assert_eq!(a.command, Command::Daemon(DaemonAction::Status));
-        assert!(args(&["daemon"]).unwrap_err().contains("start, stop"));
-        assert!(args(&["daemon", "go"]).is_err());
-        assert_eq!(args(&["models"]).unwrap().command, Command::Models);
-        assert_eq!(args(&["check", "--json"]).unwrap().command, Command::Check);
-        assert!(
-            args(&["frobnicate"])
-                .unwrap_err()
-                .contains("unknown command")
-        );
-    }
 }

@@ -1,60 +1,23 @@
 //! The read-only commands: `models`, `stats` and `check` print what the proxy knows, as
-//! aligned tables for people or JSON for scripts.
+//! aligned tables for people (counts grouped as `1,234`, moments as `2026-12-01 22:35 UTC+1`,
+//! states in colour on a terminal) or JSON for scripts.
 
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use crate::autopilot::catalog::Catalog;
 use crate::autopilot::model_view::ModelView;
 use crate::config::Config;
+use crate::ops::table::{self, Tone};
 use crate::upstream::client::Upstream;
+use crate::util::clock::next_quota_reset;
+use crate::util::colour::Colour;
+use crate::util::number_format::{grouped, grouped_or_dash};
 use crate::util::secret::mask_key;
 use crate::util::secret::mask_url;
-
-/// Prints rows as columns as wide as their widest cell; a column whose header starts with `>`
-/// is right-aligned.
-fn table(headers: &[&str], rows: &[Vec<String>]) {
-    let widths: Vec<usize> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([h.trim_start_matches('>').len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<String>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(headers)
-            .zip(&widths)
-            .map(|((c, h), w)| {
-                if h.starts_with('>') {
-                    format!("{c:>w$}")
-                } else {
-                    format!("{c:<w$}")
-                }
-            })
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(
-        headers
-            .iter()
-            .map(|h| h.trim_start_matches('>').to_string())
-            .collect(),
-    );
-    for row in rows {
-        line(row.clone());
-    }
-}
-
-fn number(n: Option<u64>) -> String {
-    n.map_or("-".into(), |n| n.to_string())
-}
+use crate::util::time_format::local_time_ahead;
 
 /// `models`: the free models from OpenRouter (or, offline, the cached list).
 pub(crate) fn models(config: &Config, json: bool) -> Result<ExitCode, String> {
@@ -81,19 +44,24 @@ pub(crate) fn models(config: &Config, json: bool) -> Result<ExitCode, String> {
         .map(|m| {
             vec![
                 m.id.clone(),
-                number(m.context_length),
-                number(m.max_completion_tokens),
+                grouped_or_dash(m.context_length),
+                grouped_or_dash(m.max_completion_tokens),
                 m.input_modalities.join("+"),
                 if m.supports("tools") { "yes" } else { "-" }.into(),
                 m.parameters.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    table(
-        &["model", ">context", ">max out", "input", "tools", "params"],
-        &rows,
+    print!(
+        "{}",
+        table::render(
+            &["model", ">context", ">max out", "input", "tools", "params"],
+            &rows,
+            Colour::stdout(),
+            table::plain,
+        )
     );
-    println!("\n{} free models", rows.len());
+    println!("\n{} free models", grouped(rows.len() as u64));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -152,9 +120,10 @@ pub(crate) fn check(config: &Config, notes: &[String], json: bool) -> Result<Exi
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        println!("settings: valid");
+        let colour = Colour::stdout();
+        println!("settings: {}", colour.green("valid"));
         for note in notes {
-            println!("  warning: {note}");
+            println!("  {} {note}", colour.yellow("warning:"));
         }
         println!("  listen        http://{}/v1", config.listen);
         println!("  upstream      {}", config.base_url);
@@ -170,7 +139,10 @@ pub(crate) fn check(config: &Config, notes: &[String], json: bool) -> Result<Exi
         println!();
         if config.keys.is_empty() {
             println!(
-                "no OpenRouter key: set OPENROUTER_API_KEY in .env (https://openrouter.ai/keys)"
+                "{}",
+                colour.yellow(
+                    "no OpenRouter key: set OPENROUTER_API_KEY in .env (https://openrouter.ai/keys)"
+                )
             );
         } else {
             let rows: Vec<Vec<String>> = results
@@ -179,14 +151,31 @@ pub(crate) fn check(config: &Config, notes: &[String], json: bool) -> Result<Exi
                     let daily = &r["free_today"];
                     vec![
                         r["key"].as_str().unwrap_or("").into(),
-                        number(daily["used"].as_u64()),
-                        number(daily["limit"].as_u64()),
-                        number(daily["remaining"].as_u64()),
+                        grouped_or_dash(daily["used"].as_u64()),
+                        grouped_or_dash(daily["limit"].as_u64()),
+                        grouped_or_dash(daily["remaining"].as_u64()),
                         r["state"].as_str().unwrap_or("").into(),
                     ]
                 })
                 .collect();
-            table(&["key", ">used today", ">limit", ">left", "state"], &rows);
+            let state = |column: usize, cell: &str| match (column, cell) {
+                (4, "ok") => Tone::Good,
+                (4, _) => Tone::Bad,
+                _ => Tone::Plain,
+            };
+            print!(
+                "{}",
+                table::render(
+                    &["key", ">used today", ">limit", ">left", "state"],
+                    &rows,
+                    colour,
+                    state,
+                )
+            );
+            println!(
+                "\nfree quotas reset at {}",
+                local_time_ahead(next_quota_reset(), SystemTime::now())
+            );
         }
     }
     Ok(if all_good {
@@ -206,21 +195,15 @@ pub(crate) fn stats(config: &Config, days: u32, json: bool) {
         );
         return;
     }
-    println!(
-        "{:<10}  {:>6}  {:>7}  {:>6}  {:>7}  {:>5}  {:>10}  {:>10}",
-        "date", "total", "success", "failed", "timeout", "retry", "tokens in", "tokens out"
-    );
     let mut sum = crate::journal::stats::DayCounters::default();
+    let mut rows = Vec::new();
     for d in &days {
         // A file's date may be anything: shown as it is unless it is YYYYMMDD.
         let date = match (d.date.get(..4), d.date.get(4..6), d.date.get(6..)) {
             (Some(y), Some(m), Some(day)) if d.date.len() == 8 => format!("{y}-{m}-{day}"),
             _ => d.date.clone(),
         };
-        println!(
-            "{date:<10}  {:>6}  {:>7}  {:>6}  {:>7}  {:>5}  {:>10}  {:>10}",
-            d.total, d.success, d.failed, d.timeout, d.retry, d.prompt_tokens, d.completion_tokens
-        );
+        rows.push(counter_row(date, d));
         sum.total += d.total;
         sum.success += d.success;
         sum.failed += d.failed;
@@ -229,16 +212,24 @@ pub(crate) fn stats(config: &Config, days: u32, json: bool) {
         sum.prompt_tokens += d.prompt_tokens;
         sum.completion_tokens += d.completion_tokens;
     }
-    println!(
-        "{:<10}  {:>6}  {:>7}  {:>6}  {:>7}  {:>5}  {:>10}  {:>10}",
-        "all",
-        sum.total,
-        sum.success,
-        sum.failed,
-        sum.timeout,
-        sum.retry,
-        sum.prompt_tokens,
-        sum.completion_tokens
+    rows.push(counter_row("all".into(), &sum));
+    print!(
+        "{}",
+        table::render(
+            &[
+                "date",
+                ">total",
+                ">success",
+                ">failed",
+                ">timeout",
+                ">retry",
+                ">tokens in",
+                ">tokens out",
+            ],
+            &rows,
+            Colour::stdout(),
+            table::plain,
+        )
     );
     if sum.total == 0 {
         println!(
@@ -247,4 +238,20 @@ pub(crate) fn stats(config: &Config, days: u32, json: bool) {
             config.debug_mode_file.display()
         );
     }
+}
+
+/// One line of `stats`: the date (or "all"), then the counters, grouped.
+fn counter_row(date: String, d: &crate::journal::stats::DayCounters) -> Vec<String> {
+    let counts = [
+        d.total,
+        d.success,
+        d.failed,
+        d.timeout,
+        d.retry,
+        d.prompt_tokens,
+        d.completion_tokens,
+    ];
+    std::iter::once(date)
+        .chain(counts.into_iter().map(grouped))
+        .collect()
 }

@@ -223,7 +223,7 @@ fn stats_prints_the_daily_counters_as_a_table_or_json() {
     std::fs::create_dir_all(dir.join("cache")).unwrap();
     std::fs::write(
         dir.join("cache").join(format!("CALLS_{day}.json")),
-        format!(r#"{{"date":"{day}","total":10,"success":7,"failed":2,"timeout":1,"retry":3,"last_updated":"2026-02-16T20:30:45.123456"}}"#),
+        format!(r#"{{"date":"{day}","total":10,"success":7,"failed":2,"timeout":1,"retry":3,"prompt_tokens":1234567,"last_updated":"2026-02-16T20:30:45.123456"}}"#),
     )
     .unwrap();
     let out = command(&dir, &[], &["stats", "--days", "3"])
@@ -234,8 +234,9 @@ fn stats_prints_the_daily_counters_as_a_table_or_json() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "header, 3 days, sum: {text}");
     assert!(
-        lines[3].split_whitespace().collect::<Vec<_>>()[1..6] == ["10", "7", "2", "1", "3"],
-        "{text}"
+        lines[3].split_whitespace().collect::<Vec<_>>()[1..7]
+            == ["10", "7", "2", "1", "3", "1,234,567"],
+        "counts are grouped as on the console: {text}"
     );
     let out = command(&dir, &[], &["stats", "--json"]).output().unwrap();
     let days: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -255,6 +256,10 @@ fn models_and_check_print_tables_or_json() {
     }
     assert!(text.contains("meta-llama/llama-3.3-70b-instruct:free"));
     assert!(text.contains("23 free models"), "{text}");
+    assert!(
+        text.contains("   131,072"),
+        "a context of 131072 is grouped: {text}"
+    );
     let out = command(&dir, &[], &["models", "--demo", "--json"])
         .output()
         .unwrap();
@@ -363,4 +368,277 @@ fn a_key_quoted_back_by_upstream_never_reaches_the_log() {
     assert!(log.contains("retrying"), "{log}");
     assert!(!log.contains(key), "{log}");
     assert!(log.contains("sk-or-v1-quo...789"), "{log}");
+}
+
+/// Runs the binary to its end, or fails the test once `limit` passes (a command that should
+/// have been refused may instead start a server and never end).
+fn output_within(mut command: Command, limit: Duration) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+/// Issue 14: `models --help`, `serve --help` and `daemon start --help` printed the global
+/// help, and `daemon --help` and `help` were errors.
+#[test]
+fn every_command_has_its_own_help_by_flag_or_by_help() {
+    let dir = empty_dir();
+    let commands = [
+        "serve",
+        "models",
+        "stats",
+        "check",
+        "daemon start",
+        "daemon stop",
+        "daemon status",
+        "daemon restart",
+    ];
+    for name in commands {
+        let words: Vec<&str> = name.split(' ').collect();
+        let by_flag = command(&dir, &[], &[&words[..], &["--help"]].concat())
+            .output()
+            .unwrap();
+        assert!(by_flag.status.success(), "{name}");
+        let help = text(&by_flag.stdout);
+        assert!(
+            help.starts_with(&format!("openrouter-proxy {name}: ")),
+            "{name}: {help}"
+        );
+        assert!(
+            help.contains(&format!("Usage: openrouter-proxy {name}")),
+            "{help}"
+        );
+        assert!(help.contains("Exit codes:") && help.contains("  2  usage error"));
+        let by_word = command(&dir, &[], &[&["help"], &words[..]].concat())
+            .output()
+            .unwrap();
+        assert!(by_word.status.success(), "help {name}");
+        assert_eq!(text(&by_word.stdout), help, "help {name}");
+    }
+    let models = text(
+        &command(&dir, &[], &["models", "-h"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(
+        models.contains("--json") && !models.contains("--days"),
+        "{models}"
+    );
+    let status = text(
+        &command(&dir, &[], &["help", "daemon", "status"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(status.contains("  3  not running"), "{status}");
+
+    for args in [&["daemon", "--help"][..], &["help", "daemon"]] {
+        let out = command(&dir, &[], args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        for action in ["start", "stop", "status", "restart"] {
+            assert!(help.contains(&format!("\n  {action} ")), "{help}");
+        }
+        assert!(!help.contains("supervise"), "{help}");
+    }
+
+    let all = command(&dir, &[], &["help"]).output().unwrap();
+    assert!(all.status.success());
+    assert_eq!(
+        text(&all.stdout),
+        text(&command(&dir, &[], &["--help"]).output().unwrap().stdout)
+    );
+    let all = text(&all.stdout);
+    for name in commands {
+        assert!(all.contains(&format!("\n  {name} ")), "{all}");
+    }
+    assert!(
+        !all.contains("supervise"),
+        "the supervisor is internal: {all}"
+    );
+}
+
+/// Issue 14: usage errors exited 1, `--json` alone started a server on port 5000, and
+/// `models --days 3` and `daemon stop --json` were accepted and ignored.
+#[test]
+fn usage_errors_exit_2_naming_the_problem_and_start_nothing() {
+    let dir = empty_dir();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--json"], "--json does not apply to `serve`"),
+        (&["--days", "3"], "--days does not apply to `serve`"),
+        (
+            &["models", "--days", "3"],
+            "--days does not apply to `models`",
+        ),
+        (
+            &["daemon", "stop", "--json"],
+            "--json does not apply to `daemon stop`",
+        ),
+        (
+            &["daemon", "status", "--demo"],
+            "--demo does not apply to `daemon status`",
+        ),
+        (&["stats", "--demo"], "--demo does not apply to `stats`"),
+        (&["--nope"], "unknown option --nope"),
+        (&["check", "-x"], "unknown option -x"),
+        (&["frobnicate"], "unknown command \"frobnicate\""),
+        (
+            &["models", "extra"],
+            "unexpected argument \"extra\" after `models`",
+        ),
+        (&["daemon"], "`daemon` needs an action"),
+        (&["daemon", "go"], "unknown daemon action \"go\""),
+        (
+            &["stats", "--days", "0"],
+            "--days needs a whole number of at least 1",
+        ),
+        (&["stats", "--days"], "--days"),
+        (&["stats", "--json", "--json"], "--json is given twice"),
+        (&["help", "frobnicate"], "unknown command \"frobnicate\""),
+        (&["models", "--version"], "--version takes no command"),
+    ];
+    for (args, problem) in cases {
+        // PORT=0: were the line to start a server after all, it would not take port 5000.
+        let out = output_within(
+            command(&dir, &[("PORT", "0")], args),
+            Duration::from_secs(10),
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("openrouter-proxy: ") && stderr.contains(problem),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("openrouter-proxy help"),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // The misplaced option's error shows the command's usage.
+    let out = command(&dir, &[], &["models", "--days", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stderr)
+            .contains("Usage: openrouter-proxy models [--env-file PATH] [--demo] [--json]"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Failures that are not about the command line keep exit code 1.
+    let out = command(&dir, &[("PORT", "50OO")], &["check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// Issue 14: no colour on a terminal. Piped output has none, `CLICOLOR_FORCE=1` stands in
+/// for a terminal, and `NO_COLOR` wins over both.
+#[test]
+fn colour_only_where_it_is_wanted() {
+    let dir = empty_dir();
+    let check = |env: &[(&str, &str)]| {
+        let out = command(&dir, env, &["check", "--demo"]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stdout));
+        text(&out.stdout)
+    };
+    let piped = check(&[]);
+    assert!(!piped.contains('\x1b'), "{piped:?}");
+    let forced = check(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.contains("settings: \x1b[32mvalid\x1b[0m"),
+        "{forced:?}"
+    );
+    assert!(forced.contains("\x1b[32mok\x1b[0m"), "{forced:?}");
+    let refused = check(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!refused.contains('\x1b'), "{refused:?}");
+    assert_eq!(refused.lines().count(), piped.lines().count());
+
+    // The log lines on stderr: the "listening on" line is the first.
+    let first_line = |env: &[(&str, &str)]| {
+        let mut all = vec![("PORT", "0")];
+        all.extend_from_slice(env);
+        let mut child = command(&dir, &all, &["--demo"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        line
+    };
+    let plain = first_line(&[]);
+    assert!(
+        plain.contains("listening on http://") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+    let coloured = first_line(&[("CLICOLOR_FORCE", "1")]);
+    assert!(coloured.contains("\x1b[32mINFO "), "{coloured:?}");
+    assert!(!first_line(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains('\x1b'));
+}
+
+/// Issue 14: the banner and `/health` said to restart after adding a key, but a key added to
+/// `.env` is picked up while the proxy runs.
+#[test]
+fn without_a_key_no_message_asks_for_a_restart() {
+    let dir = empty_dir();
+    // Nothing listens on port 9 of loopback: no test reaches the network.
+    let base = "OPENROUTER_BASE_URL=http://127.0.0.1:9/api/v1\nPORT=0\n";
+    std::fs::write(dir.join(".env"), base).unwrap();
+    let proxy = spawn(&dir, &[], &[]);
+    let health = get(proxy.addr, "/health").json();
+    let warning = health["warning"].as_str().unwrap();
+    assert!(warning.contains("OPENROUTER_API_KEY"), "{warning}");
+    assert!(warning.contains("no restart needed"), "{warning}");
+    assert!(!warning.contains("then restart"), "{warning}");
+    assert!(eventually(Duration::from_secs(2), || {
+        proxy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("no OpenRouter key yet"))
+    }));
+    let log = proxy.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("no restart needed") && !log.contains("and restart"),
+        "{log}"
+    );
+
+    // And it is true: the key written to `.env` now is used without a restart. The file is
+    // written again until then: the watcher starts just after the banner, and a write before
+    // it watches would go unseen.
+    let with_key = format!("{base}OPENROUTER_API_KEY=sk-or-v1-added-later-0000000000000000\n");
+    let picked_up = (0..20).any(|_| {
+        std::fs::write(dir.join(".env"), &with_key).unwrap();
+        eventually(Duration::from_millis(500), || {
+            get(proxy.addr, "/health").json()["openrouter_key_configured"] == true
+        })
+    });
+    assert!(picked_up, "the key was not picked up");
+    assert!(get(proxy.addr, "/health").json()["warning"].is_null());
 }

@@ -137,13 +137,16 @@ mod unix {
     const BIN: &str = env!("CARGO_BIN_EXE_openrouter-proxy");
 
     fn daemon(dir: &Path, action: &str) -> (bool, String) {
+        // Only the actions that start a proxy take `--demo` (issue 14: others refuse it).
+        let demo = ["start", "restart"].contains(&action);
         let out = Command::new(BIN)
             .current_dir(dir)
             .env_clear()
             .env("PORT", "0")
             .env("SHUTDOWN_GRACE", "5")
             .env("DEBUG_MODE_FILE", dir.join("DEBUG_MODE.txt"))
-            .args(["daemon", action, "--demo"])
+            .args(["daemon", action])
+            .args(demo.then_some("--demo"))
             .output()
             .unwrap();
         let text = format!(
@@ -429,5 +432,120 @@ mod unix {
         let c = counters(&dir);
         let parts = ["success", "failed", "timeout"].map(|f| c[f].as_u64().unwrap());
         assert_eq!(counted, parts.iter().sum::<u64>());
+    }
+}
+
+/// The daemon's commands as a user runs them, on any system.
+mod daemon_start {
+    use std::fs;
+    use std::path::Path;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    use crate::common::*;
+
+    const BIN: &str = env!("CARGO_BIN_EXE_openrouter-proxy");
+
+    /// Runs the binary in `dir` with only `env` set: its exit code, its output (stdout, then
+    /// stderr), and how long it took.
+    fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String, Duration) {
+        let started = Instant::now();
+        let out = Command::new(BIN)
+            .current_dir(dir)
+            .env_clear()
+            .envs(env.iter().copied())
+            .env("SHUTDOWN_GRACE", "5")
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text, started.elapsed())
+    }
+
+    /// Issue 14: with its port taken, `daemon start` sat silent for 30 s while the supervisor
+    /// tried a bind that could not succeed 11 times.
+    #[test]
+    fn start_fails_at_once_with_the_reason_when_the_port_is_taken() {
+        let dir = scratch_dir();
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port().to_string();
+        let env = [("PORT", port.as_str())];
+        let (code, text, took) = run(&dir, &env, &["daemon", "start", "--demo"]);
+        assert_eq!(code, Some(1), "{text}");
+        // A generous bound: the point is "not 30 s", not a timing.
+        assert!(took < Duration::from_secs(10), "took {took:?}: {text}");
+        assert!(
+            text.contains("the proxy could not start: cannot listen on")
+                && text.contains(&format!(":{port}")),
+            "{text}"
+        );
+        // Nothing is left running, and the proxy was started once, not restarted.
+        let (code, text, _) = run(&dir, &[], &["daemon", "status"]);
+        assert_eq!(code, Some(3), "{text}");
+        assert!(!dir.join("cache").join("daemon.pid").exists());
+        let log = fs::read_to_string(dir.join("cache").join("daemon.log")).unwrap();
+        assert_eq!(
+            log.matches("openrouter-proxy: cannot listen").count(),
+            1,
+            "{log}"
+        );
+        assert!(log.contains("not restarted"), "{log}");
+        drop(taken);
+
+        // Once the port is free, the next start works, with the old reason gone.
+        let (code, text, _) = run(&dir, &env, &["daemon", "start", "--demo"]);
+        assert_eq!(code, Some(0), "{text}");
+        assert!(!dir.join("cache").join("daemon.failed").exists());
+        let (code, text, _) = run(&dir, &[], &["daemon", "stop"]);
+        assert_eq!(code, Some(0), "{text}");
+    }
+
+    #[test]
+    fn start_refuses_an_invalid_setting_before_it_launches_anything() {
+        let dir = scratch_dir();
+        for (name, value) in [
+            ("MAX_CONCURRENT_REQUESTS", "zero"),
+            ("HTTP_PROXY", "gopher://proxy.invalid"),
+        ] {
+            let env = [("PORT", "0"), (name, value)];
+            let (code, text, took) = run(&dir, &env, &["daemon", "start", "--demo"]);
+            assert_eq!(code, Some(1), "{text}");
+            assert!(took < Duration::from_secs(10), "took {took:?}: {text}");
+            assert!(text.contains(name) && text.contains(value), "{text}");
+            assert!(
+                !dir.join("cache").exists(),
+                "a supervisor was launched: {text}"
+            );
+        }
+    }
+
+    /// The supervisor learns the port from the proxy's "listening on" line, which `LOG_LEVEL`
+    /// used to silence along with the other info lines.
+    #[test]
+    fn the_daemon_starts_with_log_level_error_and_status_reads_well() {
+        let dir = scratch_dir();
+        let env = [("PORT", "0"), ("LOG_LEVEL", "error")];
+        let (code, text, _) = run(&dir, &env, &["daemon", "start", "--demo"]);
+        assert_eq!(code, Some(0), "{text}");
+        let (code, text, _) = run(&dir, &[], &["daemon", "status"]);
+        assert_eq!(code, Some(0), "{text}");
+        assert!(text.starts_with("running\n"), "{text}");
+        assert!(
+            text.contains("  uptime ") && text.contains(", since "),
+            "{text}"
+        );
+        assert!(
+            text.contains("  keys            sk-or-v1-dem...eam  active"),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'), "piped, so no colour: {text:?}");
+        let (_, text, _) = run(&dir, &[("CLICOLOR_FORCE", "1")], &["daemon", "status"]);
+        assert!(text.starts_with("\x1b[32mrunning\x1b[0m"), "{text:?}");
+        let (code, text, _) = run(&dir, &[], &["daemon", "stop"]);
+        assert_eq!(code, Some(0), "{text}");
     }
 }

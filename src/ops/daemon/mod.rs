@@ -1,9 +1,12 @@
 //! Daemon mode: `openrouter-proxy daemon start | stop | status | restart`.
 //!
 //! `start` launches a supervisor in the background and returns once the proxy it runs answers
-//! `/health`. The supervisor runs the proxy as a child process, writes its log to
-//! `CACHE_DIR/daemon.log` (rotated by size), and restarts it when it exits abnormally, at most
-//! 10 times a minute. One instance per `CACHE_DIR`: the supervisor holds a lock on
+//! `/health`, or as soon as the supervisor gives up, with its reason (a proxy that cannot
+//! start at all, because its port is taken or a setting is refused, ends the supervisor at
+//! once; the settings themselves are checked before anything is launched). The supervisor
+//! runs the proxy as a child process, writes its log to `CACHE_DIR/daemon.log` (rotated by
+//! size), and restarts it when it exits abnormally after it had started, at most 10 times a
+//! minute. One instance per `CACHE_DIR`: the supervisor holds a lock on
 //! `CACHE_DIR/daemon.lock` for its whole life, which the system releases whatever way it
 //! ends, so a stale `daemon.pid` is recognised by the lock being free.
 //!
@@ -11,13 +14,15 @@
 //! proxy through `POST /admin/shutdown` with a token only it knows: no signals, so it works the
 //! same on Windows. Only when that fails does `stop` kill the processes.
 //!
-//! The files: this one holds the commands; `supervisor` runs and restarts the proxy;
-//! `pid_file` is the instance's files in `CACHE_DIR` (pid file, lock, stop request);
-//! `proxy_api` is what the daemon asks its proxy over HTTP; `rotating_log` is the log.
+//! The files: this one holds the commands but `status`, which is in `status`; `supervisor`
+//! runs and restarts the proxy; `pid_file` is the instance's files in `CACHE_DIR` (pid file,
+//! lock, stop request, failure reason); `proxy_api` is what the daemon asks its proxy over
+//! HTTP; `rotating_log` is the log.
 
 mod pid_file;
 mod proxy_api;
 mod rotating_log;
+mod status;
 mod supervisor;
 
 use std::fs;
@@ -27,11 +32,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::util::colour::Colour;
 use pid_file::Paths;
-use proxy_api::{health, health_summary};
+use proxy_api::health;
+pub(crate) use status::status;
 pub(crate) use supervisor::{ServeArgs, supervise};
 
-/// How long `start` waits for the proxy to answer `/health`.
+/// How long `start` waits for the proxy to answer `/health` while the supervisor runs: a
+/// bound for a proxy that neither listens nor fails.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn start(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
@@ -52,6 +60,7 @@ pub fn start(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
         let _ = fs::remove_file(paths.pid());
     }
     let _ = fs::remove_file(paths.stop());
+    let _ = fs::remove_file(paths.failed());
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let mut command = Command::new(exe);
     command
@@ -62,7 +71,7 @@ pub fn start(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     detach(&mut command);
-    let supervisor = command
+    let mut supervisor = command
         .spawn()
         .map_err(|e| format!("cannot start the supervisor: {e}"))?;
     let supervisor_pid = supervisor.id();
@@ -70,6 +79,9 @@ pub fn start(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
         thread::sleep(Duration::from_millis(100));
+        if let Ok(Some(_)) = supervisor.try_wait() {
+            return Err(gave_up(&paths));
+        }
         let Some(pid) = paths.read_pid().filter(|p| p.pid == supervisor_pid) else {
             continue;
         };
@@ -77,8 +89,9 @@ pub fn start(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
             && health(port).is_some()
         {
             println!(
-                "started: supervisor pid {supervisor_pid}, proxy pid {}, listening on \
+                "{}: supervisor pid {supervisor_pid}, proxy pid {}, listening on \
                  http://127.0.0.1:{port}/v1\nlog: {}",
+                Colour::stdout().green("started"),
                 pid.proxy_pid.unwrap_or(0),
                 paths.log().display()
             );
@@ -91,6 +104,19 @@ pub fn start(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
         paths.log().display(),
         log_tail(&paths.log(), 15)
     ))
+}
+
+/// What `start` says when its supervisor ended before the proxy answered: the reason the
+/// supervisor wrote, or the end of the log.
+fn gave_up(paths: &Paths) -> String {
+    match fs::read_to_string(paths.failed()) {
+        Ok(reason) => format!("{}\nthe log: {}", reason.trim(), paths.log().display()),
+        Err(_) => format!(
+            "the supervisor stopped before the proxy answered; the end of {}:\n{}",
+            paths.log().display(),
+            log_tail(&paths.log(), 15)
+        ),
+    }
 }
 
 pub fn stop(config: &Config) -> Result<ExitCode, String> {
@@ -125,58 +151,6 @@ pub fn stop(config: &Config) -> Result<ExitCode, String> {
     let _ = fs::remove_file(paths.stop());
     println!("stopped by force (supervisor pid {})", pid.pid);
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn status(config: &Config, json: bool) -> Result<ExitCode, String> {
-    let paths = Paths::new(config);
-    let running = paths.running();
-    let pid = paths.read_pid().filter(|_| running);
-    let health = pid.as_ref().and_then(|p| p.port).and_then(health);
-    let uptime = pid
-        .as_ref()
-        .map(|p| crate::util::clock::epoch_secs().saturating_sub(p.started_at));
-    if json {
-        let value = serde_json::json!({
-            "running": running,
-            "pid": pid.as_ref().map(|p| p.pid),
-            "proxy_pid": pid.as_ref().and_then(|p| p.proxy_pid),
-            "port": pid.as_ref().and_then(|p| p.port),
-            "uptime_seconds": uptime,
-            "restarts": pid.as_ref().map(|p| p.restarts),
-            "health": health.as_ref().and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok()),
-            "log": paths.log(),
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
-    } else if let Some(p) = &pid {
-        println!("running");
-        println!("  supervisor pid  {}", p.pid);
-        println!(
-            "  proxy pid       {}",
-            p.proxy_pid.map_or("-".into(), |v| v.to_string())
-        );
-        println!(
-            "  port            {}",
-            p.port.map_or("-".into(), |v| v.to_string())
-        );
-        println!(
-            "  uptime          {}",
-            crate::util::time_format::human_duration(Duration::from_secs(uptime.unwrap_or(0)))
-        );
-        println!("  restarts        {}", p.restarts);
-        println!("  health          {}", health_summary(health.as_deref()));
-        println!("  log             {}", paths.log().display());
-    } else {
-        println!("not running");
-    }
-    // 3 is the usual "not running" status of service scripts.
-    Ok(if running {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
 }
 
 pub fn restart(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {

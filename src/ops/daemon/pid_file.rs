@@ -1,7 +1,8 @@
 //! The files of one daemon instance, in its `CACHE_DIR`: `daemon.pid` (who runs, on which
 //! port, since when), `daemon.lock` (held by the supervisor for its whole life, so a stale pid
-//! file shows as a free lock), `daemon.stop` (a stop request) and `daemon.log`. Reading and
-//! writing them is all it does; deciding what to do is the commands' and the supervisor's.
+//! file shows as a free lock), `daemon.stop` (a stop request), `daemon.failed` (why the
+//! supervisor gave up, written by it alone) and `daemon.log`. Reading and writing them is all
+//! it does; deciding what to do is the commands' and the supervisor's.
 
 use std::fs::{self, OpenOptions};
 use std::path::PathBuf;
@@ -84,6 +85,10 @@ impl Paths {
     }
     pub(super) fn stop(&self) -> PathBuf {
         self.dir.join("daemon.stop")
+    }
+    /// Why the last supervisor gave up; `daemon start` removes it before it launches one.
+    pub(super) fn failed(&self) -> PathBuf {
+        self.dir.join("daemon.failed")
     }
 
     pub(super) fn read_pid(&self) -> Option<PidFile> {

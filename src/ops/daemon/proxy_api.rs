@@ -7,23 +7,6 @@ use std::time::Duration;
 
 use crate::util::http_client::Conn;
 
-/// One line out of `/health`'s answer.
-pub(super) fn health_summary(body: Option<&str>) -> String {
-    let Some(h) = body.and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok()) else {
-        return "(no answer)".into();
-    };
-    let c = &h["concurrency"];
-    format!(
-        "{}, {} key(s), {} free models, {}/{} calls in flight, {} waiting",
-        h["status"].as_str().unwrap_or("?"),
-        h["keys"].as_array().map_or(0, Vec::len),
-        h["models"]["free"],
-        c["in_flight"],
-        c["limit"],
-        c["waiting"]
-    )
-}
-
 /// `GET /health` on loopback; the body when it answered 200.
 pub(super) fn health(port: u16) -> Option<String> {
     let (status, body) = http(port, "GET", "/health", &[])?;
