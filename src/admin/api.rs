@@ -108,7 +108,9 @@ fn route_of(rest: &str) -> Option<Route> {
         ["models", .., tail] if parts.len() >= 3 => {
             let id = rest.strip_prefix("models/")?.strip_suffix(tail)?;
             let id = percent_decode(id.strip_suffix('/')?);
-            (!id.is_empty()).then_some(())?;
+            if id.is_empty() {
+                return None;
+            }
             Route::ModelSwitch(id, switch(tail)?)
         }
         ["usage"] => Route::Usage,

@@ -142,6 +142,7 @@ impl AppState {
 
     /// Replaces the live settings with `config`; returns what needs a restart to change.
     pub fn reload(&self, config: Config) -> Result<Vec<&'static str>, String> {
+        let _changing = lock(&self.changing);
         let old = self.config();
         let mut needs_restart = Vec::new();
         if config.listen != old.listen {
@@ -150,7 +151,6 @@ impl AppState {
         if config.cache_dir != old.cache_dir {
             needs_restart.push("CACHE_DIR");
         }
-        let _changing = lock(&self.changing);
         // A reload reads the console's choices again too (the file may have been edited).
         self.admin.reload();
         let choices = self.admin.get();

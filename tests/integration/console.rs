@@ -80,7 +80,16 @@ fn start_from_env_file(lines: &str) -> FromEnvFile {
 
 #[test]
 fn the_password_guards_the_console_then_the_proxy_key_then_this_machine() {
-    let p = start(&[("ADMIN_PASSWORD", PASSWORD), ("PROXY_API_KEY", PROXY_KEY)]);
+    let dir = scratch_dir();
+    let switch = dir.join("DEBUG_MODE.txt");
+    fs::write(&switch, "").unwrap();
+    let cache = dir.join("cache");
+    let p = start(&[
+        ("ADMIN_PASSWORD", PASSWORD),
+        ("PROXY_API_KEY", PROXY_KEY),
+        ("DEBUG_MODE_FILE", switch.to_str().unwrap()),
+        ("CACHE_DIR", cache.to_str().unwrap()),
+    ]);
     let page = get(p.addr, "/admin");
     assert_eq!(page.status, 200, "the page holds no data and needs nothing");
     assert!(
@@ -113,6 +122,13 @@ fn the_password_guards_the_console_then_the_proxy_key_then_this_machine() {
     // The test chat needs only the console's password; /v1 still needs the proxy key.
     let chat = call(p.addr, "POST", "/admin/api/chat", Some(PASSWORD), HELLO);
     assert_eq!(chat.status, 200, "{}", chat.text());
+    // Its capture keeps the request's headers, the password masked.
+    let captures: Vec<String> = fs::read_dir(cache.join("captures"))
+        .unwrap()
+        .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(captures.len(), 1);
+    assert!(!captures[0].contains(PASSWORD), "{}", captures[0]);
     call(
         p.addr,
         "POST",
