@@ -1,194 +1,178 @@
-//! The `/debug` routes, answered only while debug mode is on (404 otherwise): the panel page
-//! and the JSON it reads. They only read state; nothing here changes it.
+//! `/admin`: the console page, and the console's JSON API under `/admin/api`, which routes each
+//! path to its handler (`keys.rs`, `models.rs`, `usage.rs`, `status.rs`) after the access rule
+//! (`access.rs`). Errors take the usual OpenAI shape; every answer says not to cache it.
 //!
-//! `/debug` (the page) holds no data and needs no key; every `/debug/*` data route needs the
-//! proxy key when `PROXY_API_KEY` is set (the page asks for it once).
-
-use std::time::Instant;
+//! | Route | Handler |
+//! |---|---|
+//! | `GET /status` | live state, debug mode, access, warnings |
+//! | `GET, POST /keys`; `DELETE /keys/{id}`; `POST /keys/{id}/disable`, `/enable` | keys |
+//! | `GET /models`; `POST /models/refresh`; `POST /models/{id}/disable`, `/enable` | models |
+//! | `GET /usage?days=N`; `GET /calls?...`; `GET /calls/{id}/capture` | usage |
+//! | `POST /chat` | the test chat: `/v1/chat/completions` behind the console's access rule |
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::admin::{access, keys, models, page, status, usage};
 use crate::api::error::ApiError;
 use crate::api::message::{HttpRequest, Reply};
 use crate::app::state::AppState;
-use crate::autopilot::model_view::ModelView;
-use crate::util::clock::{instant_epoch_ms, stats_day};
-use crate::util::time_format::day_name;
+use crate::chat::handler::chat_completions;
+use crate::chat::request::{check_content_type, read_body};
+use crate::util::text::percent_decode;
 
-const PANEL: &str = include_str!("panel.html");
-/// Days in the panel's chart and in `/debug/stats`.
-const DAYS: u32 = 14;
+/// The largest body a console call may send (a key, a model id): 64 KiB.
+pub(crate) const MAX_BODY_BYTES: u64 = 64 << 10;
 
-/// Answers a `/debug...` path; `check_key` enforces the proxy key.
-pub(crate) fn handle(
-    state: &AppState,
-    req: &HttpRequest,
-    check_key: impl Fn() -> Result<(), ApiError>,
-) -> Result<Reply, ApiError> {
+/// One route of the API, with what its path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Status,
+    Keys,
+    Key(String),
+    KeySwitch(String, bool),
+    Models,
+    ModelsRefresh,
+    ModelSwitch(String, bool),
+    Usage,
+    Calls,
+    Capture(String),
+    Chat,
+}
+
+/// Whether `path` is the console's: `/admin`, `/admin/` or below `/admin/api/`.
+pub(crate) fn owns(path: &str) -> bool {
+    path == "/admin" || path == "/admin/" || path == "/admin/api" || path.starts_with("/admin/api/")
+}
+
+/// Answers a path [`owns`] says is the console's.
+pub(crate) fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
     let not_found = || ApiError::NotFound {
         path: req.path.clone(),
     };
-    if !state.debug_mode() {
-        return Err(not_found());
+    if req.path == "/admin" || req.path == "/admin/" {
+        return match req.method.as_str() {
+            "GET" | "HEAD" => Ok(page::console()),
+            _ => Err(ApiError::MethodNotAllowed { allowed: "GET" }),
+        };
     }
-    if req.method != "GET" && req.method != "HEAD" {
-        return Err(ApiError::MethodNotAllowed { allowed: "GET" });
-    }
-    if req.path == "/debug" || req.path == "/debug/" {
-        let mut reply = Reply::json(200, PANEL.as_bytes().to_vec());
-        reply.headers = vec![
-            ("Content-Type".into(), "text/html; charset=utf-8".into()),
-            ("Cache-Control".into(), "no-store".into()),
-        ];
-        return Ok(reply);
-    }
-    check_key()?;
-    let body = match req.path.as_str() {
-        "/debug/stats" => stats(state),
-        "/debug/concurrency" => concurrency(state),
-        "/debug/calls" => calls(state, req),
-        "/debug/models" => models(state),
-        "/debug/keys" => json!({ "keys": state.keys().report() }),
-        path => {
-            let name = path.strip_prefix("/debug/capture/").ok_or_else(not_found)?;
-            let bytes = state.live().captures.read(name).ok_or_else(not_found)?;
-            return Ok(Reply::json(200, bytes));
-        }
+    access::check(state, req)?;
+    let rest = req.path.strip_prefix("/admin/api/").unwrap_or("");
+    let route = route_of(rest).ok_or_else(not_found)?;
+    let method = if req.method == "HEAD" {
+        "GET"
+    } else {
+        req.method.as_str()
     };
-    Ok(Reply::json(
-        200,
-        serde_json::to_vec(&body).unwrap_or_default(),
-    ))
+    match (method, route) {
+        ("GET", Route::Status) => Ok(status::status(state)),
+        ("GET", Route::Keys) => Ok(keys::list(state)),
+        ("POST", Route::Keys) => keys::add(state, req),
+        ("DELETE", Route::Key(id)) => keys::remove(state, &id),
+        ("POST", Route::KeySwitch(id, on)) => keys::switch(state, &id, on),
+        ("GET", Route::Models) => Ok(models::list(state)),
+        ("POST", Route::ModelsRefresh) => models::refresh(state),
+        ("POST", Route::ModelSwitch(id, on)) => models::switch(state, &id, on),
+        ("GET", Route::Usage) => Ok(usage::usage(state, req)),
+        ("GET", Route::Calls) => usage::calls(state, req),
+        ("GET", Route::Capture(id)) => usage::capture(state, &id),
+        ("POST", Route::Chat) if state.shutdown.asked() => Err(ApiError::Unavailable {
+            status: 503,
+            code: "shutting_down",
+            message: "the proxy is shutting down; try again in a moment".into(),
+            retry_after: Some(5),
+        }),
+        ("POST", Route::Chat) => Ok(chat_completions(state, req)),
+        (_, route) => Err(ApiError::MethodNotAllowed {
+            allowed: allowed(&route),
+        }),
+    }
 }
 
-/// Today's counters (the fields of the daily file) plus the last days.
-fn stats(state: &AppState) -> Value {
-    let mut today = serde_json::to_value(state.stats.today()).unwrap_or_default();
-    today["days"] = serde_json::to_value(state.stats.last_days(DAYS)).unwrap_or_default();
-    today
-}
-
-fn concurrency(state: &AppState) -> Value {
-    let usage = state.limiter.usage();
-    json!({
-        "limit": usage.limit,
-        "in_flight": usage.in_flight,
-        "waiting": usage.waiting,
-        "recent": state.stats.recent(),
+/// The route of a path below `/admin/api/`. A model id may come percent-encoded or with its
+/// `/` as it is.
+fn route_of(rest: &str) -> Option<Route> {
+    let switch = |tail: &str| match tail {
+        "disable" => Some(false),
+        "enable" => Some(true),
+        _ => None,
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    Some(match parts.as_slice() {
+        ["status"] => Route::Status,
+        ["keys"] => Route::Keys,
+        ["keys", id] if !id.is_empty() => Route::Key(percent_decode(id)),
+        ["keys", id, tail] if !id.is_empty() => Route::KeySwitch(percent_decode(id), switch(tail)?),
+        ["models"] => Route::Models,
+        ["models", "refresh"] => Route::ModelsRefresh,
+        ["models", .., tail] if parts.len() >= 3 => {
+            let id = rest.strip_prefix("models/")?.strip_suffix(tail)?;
+            let id = percent_decode(id.strip_suffix('/')?);
+            if id.is_empty() {
+                return None;
+            }
+            Route::ModelSwitch(id, switch(tail)?)
+        }
+        ["usage"] => Route::Usage,
+        ["calls"] => Route::Calls,
+        ["calls", id, "capture"] if !id.is_empty() => Route::Capture(percent_decode(id)),
+        ["chat"] => Route::Chat,
+        _ => return None,
     })
 }
 
-/// A page of a day's calls, newest first, filtered by model and status.
-fn calls(state: &AppState, req: &HttpRequest) -> Value {
-    let today = day_name(stats_day());
-    let day = req
-        .query_param("date")
-        .filter(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap_or(&today);
-    let model = req.query_param("model").filter(|m| !m.is_empty());
-    let status = req.query_param("status").filter(|s| !s.is_empty());
-    let per_page: usize = req
-        .query_param("per_page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(25)
-        .clamp(1, 200);
-    let page: usize = req
-        .query_param("page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(1)
-        .max(1);
-    let all = state.stats.call_log(day);
-    let models: Vec<String> = {
-        let mut m: Vec<String> = all.iter().filter_map(|c| c.model.clone()).collect();
-        m.sort();
-        m.dedup();
-        m
-    };
-    let matching: Vec<_> = all
-        .into_iter()
-        .filter(|c| model.is_none_or(|m| c.model.as_deref() == Some(&decode(m))))
-        .filter(|c| {
-            status.is_none_or(|s| {
-                let outcome = serde_json::to_value(c.outcome).unwrap_or_default();
-                outcome == s || c.status.to_string() == s
-            })
-        })
-        .collect();
-    let pages = matching.len().div_ceil(per_page).max(1);
-    let shown: Vec<_> = matching
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
-    json!({
-        "date": day,
-        "total": matching.len(),
-        "page": page,
-        "pages": pages,
-        "models": models,
-        "calls": shown,
-    })
-}
-
-/// A free model as the panel lists it: the common view, and what the proxy has seen of it.
-#[derive(Serialize)]
-struct PanelModel<'a> {
-    #[serde(flatten)]
-    view: ModelView<'a>,
-    attempts: usize,
-    successes: usize,
-    /// Successes over attempts, once there was one.
-    success_rate: Option<f64>,
-    latency_ms: Option<f64>,
-    /// Epoch milliseconds when a cooling model is back.
-    cooling_until_ms: Option<u64>,
-}
-
-/// The free models with what the proxy has seen of each.
-fn models(state: &AppState) -> Value {
-    let catalog = state.catalog.snapshot();
-    let now = Instant::now();
-    let list: Vec<PanelModel> = catalog
-        .free_models()
-        .map(|m| {
-            let h = state.health.get(&m.id);
-            PanelModel {
-                view: ModelView::of(m),
-                attempts: h.attempts,
-                successes: h.successes,
-                success_rate: (h.attempts > 0).then(|| h.successes as f64 / h.attempts as f64),
-                latency_ms: h.latency_ms.map(|l| l.round()),
-                cooling_until_ms: h.cooling_until.filter(|t| *t > now).map(instant_epoch_ms),
-            }
-        })
-        .collect();
-    json!({ "models": list })
-}
-
-/// Percent-decoding for a model id in a query (ids hold `/` and `:`).
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
+fn allowed(route: &Route) -> &'static str {
+    match route {
+        Route::Keys => "GET, POST",
+        Route::Key(_) => "DELETE",
+        Route::KeySwitch(..) | Route::ModelsRefresh | Route::ModelSwitch(..) | Route::Chat => {
+            "POST"
         }
+        Route::Status | Route::Models | Route::Usage | Route::Calls | Route::Capture(_) => "GET",
     }
-    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A JSON answer that no cache keeps.
+pub(crate) fn json(status: u16, body: &impl Serialize) -> Reply {
+    Reply::json(status, serde_json::to_vec(body).unwrap_or_default())
+        .with_header("Cache-Control", "no-store")
+}
+
+/// An error of the console's own, in the usual shape.
+pub(crate) fn refusal(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::Unavailable {
+        status,
+        code,
+        message: message.into(),
+        retry_after: None,
+    }
+}
+
+/// A query parameter, percent-decoded; empty counts as absent.
+pub(crate) fn param(req: &HttpRequest, name: &str) -> Option<String> {
+    req.query_param(name)
+        .map(percent_decode)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The body of a console call: JSON, an object, at most [`MAX_BODY_BYTES`] (read with the
+/// chat route's own size-limited reader).
+pub(crate) fn json_body(state: &AppState, req: &mut HttpRequest) -> Result<Value, ApiError> {
+    check_content_type(req)?;
+    let limit = MAX_BODY_BYTES.min(state.config().max_body_bytes);
+    let body = read_body(req, limit)?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(value) if value.is_object() => Ok(value),
+        Ok(_) => Err(ApiError::bad_request(
+            "the body must be a JSON object",
+            None,
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            format!("the body is not valid JSON: {e}"),
+            None,
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -196,11 +180,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_values_are_decoded() {
-        assert_eq!(
-            decode("meta-llama%2Fllama-3.3-70b%3Afree"),
-            "meta-llama/llama-3.3-70b:free"
-        );
-        assert_eq!(decode("a+b%zz"), "a b%zz");
+    fn paths_map_to_their_routes() {
+        let id = "meta-llama/llama-3.3-70b-instruct:free";
+        let table: &[(&str, Option<Route>)] = &[
+            ("status", Some(Route::Status)),
+            ("keys", Some(Route::Keys)),
+            ("keys/0123abcd", Some(Route::Key("0123abcd".into()))),
+            (
+                "keys/0123abcd/disable",
+                Some(Route::KeySwitch("0123abcd".into(), false)),
+            ),
+            (
+                "keys/0123abcd/enable",
+                Some(Route::KeySwitch("0123abcd".into(), true)),
+            ),
+            ("keys/0123abcd/remove", None),
+            ("keys/", None),
+            ("models/refresh", Some(Route::ModelsRefresh)),
+            (
+                "models/meta-llama%2Fllama-3.3-70b-instruct%3Afree/disable",
+                Some(Route::ModelSwitch(id.into(), false)),
+            ),
+            (
+                "models/meta-llama/llama-3.3-70b-instruct:free/enable",
+                Some(Route::ModelSwitch(id.into(), true)),
+            ),
+            ("models//disable", None),
+            ("models/x/toggle", None),
+            (
+                "calls/20261201-101010-000001-3/capture",
+                Some(Route::Capture("20261201-101010-000001-3".into())),
+            ),
+            ("calls/x", None),
+            ("chat", Some(Route::Chat)),
+            ("", None),
+            ("nothing", None),
+        ];
+        for (path, expected) in table {
+            assert_eq!(&route_of(path), expected, "{path}");
+        }
+        assert!(owns("/admin") && owns("/admin/api/keys") && !owns("/admin/shutdown"));
+        assert!(!owns("/administrator"));
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::app::state::{AppState, Live};
+use crate::autopilot::catalog::CatalogError;
 
 /// How soon a failed catalog load is tried again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
@@ -26,8 +27,7 @@ pub fn spawn(state: Arc<AppState>) {
                 // Allowances first: chat calls wait for the first catalog load, so none is in
                 // flight while OpenRouter's count replaces the proxy's at start-up.
                 refresh_key_allowances(&live);
-                let key = live.keys.secrets().first().map(|k| &**k);
-                let wait = match state.catalog.refresh(&live.upstream, key) {
+                let wait = match refresh_catalog(&state, &live) {
                     Ok(free) => {
                         log::info!("model list loaded: {free} free models");
                         live.config.catalog_refresh
@@ -52,10 +52,19 @@ pub fn spawn(state: Arc<AppState>) {
         });
 }
 
-/// Reads `data.free_model_daily_requests` from `GET /key` for every key.
-fn refresh_key_allowances(live: &Live) {
-    for (index, key) in live.keys.secrets().iter().enumerate() {
-        let Ok(response) = live.upstream.get("/key", Some(key)) else {
+/// Loads the model list from OpenRouter now, asking with the first key not disabled in the
+/// console; returns how many free models it has.
+pub(crate) fn refresh_catalog(state: &AppState, live: &Live) -> Result<usize, CatalogError> {
+    let usable = live.keys.usable_secrets();
+    let key = usable.first().map(|(_, k)| &**k);
+    state.catalog.refresh(&live.upstream, key)
+}
+
+/// Reads `data.free_model_daily_requests` from `GET /key` for every key not disabled in the
+/// console (a disabled key is never used, not even to ask).
+pub(crate) fn refresh_key_allowances(live: &Live) {
+    for (index, key) in live.keys.usable_secrets() {
+        let Ok(response) = live.upstream.get("/key", Some(&key)) else {
             continue;
         };
         if response.status != 200 {

@@ -1,6 +1,7 @@
 //! The running application: the state every handler shares, the background work beside the
 //! server, and the shutdown request.
 
+pub(crate) mod admin_choices;
 pub(crate) mod background;
 pub(crate) mod shutdown;
 pub(crate) mod state;

@@ -5,11 +5,15 @@
 //!
 //! A change of `.env` replaces the live settings whole (`reload`); a call takes one snapshot
 //! of them when it starts and keeps it, so calls in flight finish with the settings they
-//! started with.
+//! started with. What the console disabled (`admin.json`) applies to every key pool and
+//! catalog list from start, reload and change alike.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashSet;
+use std::io;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use crate::app::admin_choices::{AdminChoices, Choices};
 use crate::app::shutdown::Shutdown;
 use crate::autopilot::catalog::Catalog;
 use crate::autopilot::key_pool::KeyPool;
@@ -21,7 +25,7 @@ use crate::journal::capture::Captures;
 use crate::journal::stats::Stats;
 use crate::upstream::client::Upstream;
 use crate::util::secret::Redactor;
-use crate::util::sync::{read, write};
+use crate::util::sync::{lock, read, write};
 
 /// The environment variable through which the daemon's supervisor hands its proxy a token for
 /// `POST /admin/shutdown`.
@@ -39,19 +43,22 @@ pub struct Live {
 }
 
 impl Live {
-    fn build(config: Config) -> Result<Live, String> {
+    /// The settings of `config`, with the keys in `keys_off` disabled.
+    fn build(config: Config, keys_off: &HashSet<String>) -> Result<Live, String> {
         let upstream = Upstream::new(&config)?;
         let keys = KeyPool::start(
             &config.keys,
             config.strategy,
             config.free_daily_limit,
             &config.cache_dir,
+            keys_off,
         );
         let redactor = Arc::new(Redactor::new(
             config
                 .keys
                 .iter()
                 .chain(&config.proxy_api_key)
+                .chain(&config.admin_password)
                 .map(String::as_str),
         ));
         let captures = Captures::new(
@@ -83,6 +90,13 @@ pub struct AppState {
     /// The token `POST /admin/shutdown` needs; set only by the daemon's supervisor.
     pub admin_token: Option<String>,
     pub started: Instant,
+    /// The keys and models the console disabled (`CACHE_DIR/admin.json`).
+    pub(crate) admin: AdminChoices,
+    /// Serializes what changes the key pool or the catalog's hidden models (a reload, a
+    /// console choice), so the pool and list in use always carry the latest choices.
+    changing: Mutex<()>,
+    /// Held while the console edits `.env`, so two edits never overwrite each other.
+    pub(crate) editing_env: Mutex<()>,
 }
 
 impl AppState {
@@ -92,8 +106,11 @@ impl AppState {
         let limiter = Limiter::new(config.max_concurrent.get(), config.max_connections);
         let stats = Arc::new(Stats::new(&config.cache_dir));
         let catalog = Catalog::new(&config.cache_dir);
+        let admin = AdminChoices::load(&config.cache_dir);
+        let choices = admin.get();
+        catalog.set_disabled(choices.model_ids());
         Ok(Arc::new(AppState {
-            live: RwLock::new(Live::build(config)?),
+            live: RwLock::new(Live::build(config, &choices.key_ids())?),
             limiter,
             catalog,
             health: ModelHealth::default(),
@@ -104,6 +121,9 @@ impl AppState {
                 .ok()
                 .filter(|t| t.len() >= 16),
             started: Instant::now(),
+            admin,
+            changing: Mutex::new(()),
+            editing_env: Mutex::new(()),
         }))
     }
 
@@ -122,6 +142,7 @@ impl AppState {
 
     /// Replaces the live settings with `config`; returns what needs a restart to change.
     pub fn reload(&self, config: Config) -> Result<Vec<&'static str>, String> {
+        let _changing = lock(&self.changing);
         let old = self.config();
         let mut needs_restart = Vec::new();
         if config.listen != old.listen {
@@ -130,15 +151,29 @@ impl AppState {
         if config.cache_dir != old.cache_dir {
             needs_restart.push("CACHE_DIR");
         }
+        // A reload reads the console's choices again too (the file may have been edited).
+        self.admin.reload();
+        let choices = self.admin.get();
         // The old pool's counts go to the file the new pool starts from; then the old pool
         // stops writing it, and passes on what calls still in flight tell it.
         let old_keys = self.keys();
         old_keys.save();
-        let live = Live::build(config)?;
+        let live = Live::build(config, &choices.key_ids())?;
+        self.catalog.set_disabled(choices.model_ids());
         old_keys.retire(&live.keys);
         self.limiter.set_limit(live.config.max_concurrent.get());
         *write(&self.live) = live;
         Ok(needs_restart)
+    }
+
+    /// Changes the console's choices (`admin.json`) and applies them at once to the key pool
+    /// and the catalog.
+    pub(crate) fn change_choices(&self, edit: impl FnOnce(&mut Choices)) -> io::Result<Choices> {
+        let _changing = lock(&self.changing);
+        let choices = self.admin.change(edit)?;
+        self.keys().set_switched_off(&choices.key_ids());
+        self.catalog.set_disabled(choices.model_ids());
+        Ok(choices)
     }
 
     /// Debug mode is on while the `DEBUG_MODE_FILE` exists; checked on every call, so creating

@@ -6,7 +6,7 @@
 //! a new one. When neither the cache nor OpenRouter has answered, the catalog is empty and the
 //! proxy still serves (see `model_choice.rs` for what it does then).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::io;
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::autopilot::model::Model;
 use crate::autopilot::model_view::openai_entry;
@@ -25,11 +25,18 @@ use crate::util::sync::{lock, read, write};
 /// The model list is a few hundred KiB; refuse anything absurd.
 const MAX_LIST_BYTES: u64 = 64 << 20;
 
-/// An immutable view of the catalog.
+/// An immutable view of the catalog. Models disabled in the console stay in `models` (the
+/// console lists them) but are hidden from everything that serves calls: [`Snapshot::get`],
+/// [`Snapshot::free_models`], the `/v1/models` bodies and the largest context.
 #[derive(Default)]
 pub struct Snapshot {
+    /// Every model of the list, disabled ones included.
     pub(crate) models: Vec<Arc<Model>>,
+    /// Each model's `/v1/models` entry, serialized, in the order of `models`.
+    entries: Arc<Vec<Vec<u8>>>,
     by_id: HashMap<String, usize>,
+    /// Ids disabled in the console (some may name models the list no longer has).
+    disabled: Arc<HashSet<String>>,
     /// `/v1/models` bodies, ready to send: free models only, and all models.
     free_list: Vec<u8>,
     full_list: Vec<u8>,
@@ -42,57 +49,110 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds a snapshot from OpenRouter's `{"data":[...]}`.
     pub fn from_list(list: &Value, fetched_at: Option<SystemTime>) -> Option<Snapshot> {
-        let entries = list.get("data")?.as_array()?;
+        let list = list.get("data")?.as_array()?;
         let mut models = Vec::new();
-        let mut free_entries = Vec::new();
-        let mut all_entries = Vec::new();
-        for entry in entries {
+        let mut entries = Vec::new();
+        for entry in list {
             let Some(model) = Model::from_json(entry) else {
                 continue;
             };
-            let listed = openai_entry(entry, &model);
-            if model.free {
-                free_entries.push(listed.clone());
-            }
-            all_entries.push(listed);
+            entries.push(serde_json::to_vec(&openai_entry(entry, &model)).unwrap_or_default());
             models.push(Arc::new(model));
         }
+        Some(Snapshot::assemble(
+            models,
+            Arc::new(entries),
+            Arc::default(),
+            fetched_at,
+        ))
+    }
+
+    /// The same list with the models in `disabled` hidden.
+    pub(crate) fn with_disabled(&self, disabled: HashSet<String>) -> Snapshot {
+        Snapshot::assemble(
+            self.models.clone(),
+            Arc::clone(&self.entries),
+            Arc::new(disabled),
+            self.fetched_at,
+        )
+    }
+
+    fn assemble(
+        models: Vec<Arc<Model>>,
+        entries: Arc<Vec<Vec<u8>>>,
+        disabled: Arc<HashSet<String>>,
+        fetched_at: Option<SystemTime>,
+    ) -> Snapshot {
         let by_id = models
             .iter()
             .enumerate()
             .map(|(i, m)| (m.id.clone(), i))
             .collect();
-        let body = |data: Vec<Value>| {
-            serde_json::to_vec(&json!({"object": "list", "data": data})).unwrap_or_default()
+        // The same bytes `json!({"object": "list", "data": data})` gives, without parsing
+        // each entry again.
+        let body = |free_only: bool| {
+            let mut out = br#"{"data":["#.to_vec();
+            let listed = models
+                .iter()
+                .zip(entries.iter())
+                .filter(|(m, _)| (m.free || !free_only) && !disabled.contains(&m.id));
+            for (n, (_, entry)) in listed.enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(entry);
+            }
+            out.extend_from_slice(br#"],"object":"list"}"#);
+            out
         };
         let largest = |free_only: bool| {
             models
                 .iter()
-                .filter(|m| !free_only || m.free)
+                .filter(|m| (m.free || !free_only) && !disabled.contains(&m.id))
                 .filter_map(|m| m.context_length)
                 .max()
         };
         let max_context = (largest(true), largest(false));
-        Some(Snapshot {
+        Snapshot {
+            free_list: body(true),
+            full_list: body(false),
             models,
+            entries,
             by_id,
-            free_list: body(free_entries),
-            full_list: body(all_entries),
+            disabled,
             fetched_at,
             max_context,
-        })
+        }
     }
 
+    /// A model that may serve calls (not disabled in the console).
     pub fn get(&self, id: &str) -> Option<&Arc<Model>> {
+        self.get_any(id).filter(|_| !self.is_disabled(id))
+    }
+
+    /// A model of the list, disabled or not.
+    pub(crate) fn get_any(&self, id: &str) -> Option<&Arc<Model>> {
         self.by_id.get(id).map(|&i| &self.models[i])
+    }
+
+    /// Whether the console disabled this model id.
+    pub(crate) fn is_disabled(&self, id: &str) -> bool {
+        self.disabled.contains(id)
+    }
+
+    pub(crate) fn disabled(&self) -> &HashSet<String> {
+        &self.disabled
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.models.is_empty()
     }
 
+    /// The free models that may serve calls.
     pub(crate) fn free_models(&self) -> impl Iterator<Item = &Arc<Model>> {
-        self.models.iter().filter(|m| m.free)
+        self.models
+            .iter()
+            .filter(|m| m.free && !self.is_disabled(&m.id))
     }
 
     /// The largest context of the models a request could use (free ones, or all).
@@ -141,6 +201,13 @@ impl Catalog {
         Arc::clone(&read(&self.current))
     }
 
+    /// Hides the models in `disabled` from everything that serves calls, now and in every
+    /// list loaded later.
+    pub(crate) fn set_disabled(&self, disabled: HashSet<String>) {
+        let mut current = write(&self.current);
+        *current = Arc::new(current.with_disabled(disabled));
+    }
+
     /// The snapshot, after waiting (at most `limit`) for the first load when nothing is known
     /// yet, so that the first requests after start-up see the real list.
     pub(crate) fn snapshot_when_ready(&self, limit: Duration) -> Arc<Snapshot> {
@@ -169,8 +236,11 @@ impl Catalog {
                     self.cache_file.display()
                 );
             }
+            // The console's choices carry over to the new list.
+            let mut current = write(&self.current);
+            let snapshot = snapshot.with_disabled(current.disabled().clone());
             let free = snapshot.free_models().count();
-            *write(&self.current) = Arc::new(snapshot);
+            *current = Arc::new(snapshot);
             Ok(free)
         });
         *lock(&self.first_try_done) = true;
@@ -257,6 +327,7 @@ fn read_cache(path: &Path) -> Option<Snapshot> {
 mod tests {
     use super::*;
     use crate::autopilot::model::FREE_ROUTER;
+    use serde_json::json;
 
     fn fixture() -> Snapshot {
         let list: Value = serde_json::from_str(include_str!(
@@ -286,6 +357,27 @@ mod tests {
         assert!(snap.get("openrouter/free").unwrap().free);
         assert!(!snap.get("x/priced:free").unwrap().free);
         assert!(snap.get("x/omitted:free").unwrap().free);
+    }
+
+    #[test]
+    fn disabled_models_are_listed_nowhere_that_serves_calls() {
+        let snap = fixture();
+        let id = "meta-llama/llama-3.3-70b-instruct:free";
+        let before = snap.list_body(false).to_vec();
+        let off = snap.with_disabled(HashSet::from([id.to_string()]));
+        assert!(off.get(id).is_none());
+        assert!(off.get_any(id).is_some(), "the console still sees it");
+        assert!(off.is_disabled(id));
+        assert_eq!(off.free_models().count(), 22);
+        let list: Value = serde_json::from_slice(off.list_body(false)).unwrap();
+        let data = list["data"].as_array().unwrap();
+        assert_eq!(data.len(), 22);
+        assert!(data.iter().all(|m| m["id"] != id));
+        let all: Value = serde_json::from_slice(off.list_body(true)).unwrap();
+        assert_eq!(all["data"].as_array().unwrap().len(), 336);
+        // Enabled again, the list is what it was, byte for byte.
+        let on = off.with_disabled(HashSet::new());
+        assert_eq!(on.list_body(false), &before[..]);
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! how much of each key's free daily allowance is used, and which keys are resting.
 //!
 //! A key rests after OpenRouter's per-minute free limit (until its reset), is out for the day
-//! after the per-day limit (until `X-RateLimit-Reset` or 00:00 UTC), and is disabled after a
-//! 401 (until the configuration changes). Daily use is counted per UTC day and saved in
-//! `CACHE_DIR/key_usage.json` by a background thread, so a restart remembers it; the file names
-//! keys only by a fingerprint and their masked form, never the key itself.
+//! after the per-day limit (until `X-RateLimit-Reset` or 00:00 UTC), is rejected after a 401
+//! (until the configuration changes), and is never used while the console has it disabled.
+//! Daily use is counted per UTC day and saved in `CACHE_DIR/key_usage.json` by a background
+//! thread, so a restart remembers it; the file names keys only by a fingerprint and their
+//! masked form, never the key itself.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
@@ -16,12 +18,13 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::autopilot::key_shortage::KeyShortage;
+use crate::autopilot::key_state::KeyState;
 use crate::autopilot::key_usage_file::{KeyUsageFile, SavedDay};
 use crate::config::Strategy;
 use crate::upstream::failure::Failure;
 use crate::util::clock::{epoch_ms, next_quota_reset, quota_day};
 use crate::util::random::Random;
-use crate::util::secret::mask_key;
+use crate::util::secret::{fingerprint, mask_key};
 use crate::util::sync::{lock, wait_timeout};
 
 /// A key chosen for one attempt.
@@ -43,6 +46,8 @@ impl std::fmt::Debug for KeyLease {
 /// in a known state; everything but [`KeyPool::record_failure`] is the crate's own.
 pub struct KeyPool {
     secrets: Vec<Arc<str>>,
+    /// Each key's fingerprint, its id in the console.
+    ids: Vec<String>,
     strategy: Strategy,
     default_limit: u32,
     /// Counts and rest periods of every key, and the picking cursor.
@@ -66,23 +71,24 @@ struct PoolState {
     keys: Vec<KeyState>,
 }
 
-#[derive(Clone, Debug, Default)]
-struct KeyState {
-    used: u32,
-    limit: u32,
-    limit_from_api: bool,
-    resting_until: Option<SystemTime>,
-    out_until: Option<SystemTime>,
-    disabled: bool,
-}
-
-/// A key's state for `/health`, the panel and `check`.
+/// A key's state for `/health`, the console and `check`.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct KeyReport {
+    /// The fingerprint; the console's id for the key (not in `/health`).
+    #[serde(skip)]
+    pub(crate) id: String,
+    /// Masked.
     pub(crate) key: String,
+    /// Not disabled in the console.
+    pub(crate) enabled: bool,
+    /// `active`, `cooling_down`, `out_of_quota`, `rejected` (OpenRouter refused it) or
+    /// `disabled` (in the console).
     pub(crate) state: &'static str,
     pub(crate) used_today: u32,
     pub(crate) daily_limit: u32,
+    /// Free calls left today: 0 once the key is out of quota, whatever the counts say (the
+    /// one figure every view shows).
+    pub(crate) left: u32,
     pub(crate) limit_from_openrouter: bool,
     /// Epoch milliseconds when a resting or exhausted key comes back.
     pub(crate) until_ms: Option<u64>,
@@ -90,12 +96,14 @@ pub(crate) struct KeyReport {
 
 impl KeyPool {
     /// A pool for `secrets` (duplicates dropped), restoring today's counts from `cache_dir`,
-    /// with a thread that saves them after each change.
+    /// with a thread that saves them after each change. Keys whose fingerprint is in
+    /// `switched_off` are disabled.
     pub(crate) fn start(
         secrets: &[String],
         strategy: Strategy,
         default_limit: u32,
         cache_dir: &Path,
+        switched_off: &HashSet<String>,
     ) -> Arc<KeyPool> {
         let mut unique: Vec<Arc<str>> = Vec::new();
         for s in secrets {
@@ -105,24 +113,33 @@ impl KeyPool {
         }
         let today = quota_day();
         let file = KeyUsageFile::in_dir(cache_dir);
+        let ids: Vec<String> = unique.iter().map(|s| fingerprint(s)).collect();
         let keys = file
             .load(today, &unique)
             .into_iter()
-            .map(|saved| match saved {
-                Some(day) => KeyState {
-                    used: day.used,
-                    limit: day.limit,
-                    out_until: day.out_until,
-                    ..KeyState::default()
-                },
-                None => KeyState {
-                    limit: default_limit,
-                    ..KeyState::default()
-                },
+            .zip(&ids)
+            .map(|(saved, id)| {
+                let state = match saved {
+                    Some(day) => KeyState {
+                        used: day.used,
+                        limit: day.limit,
+                        out_until: day.out_until,
+                        ..KeyState::default()
+                    },
+                    None => KeyState {
+                        limit: default_limit,
+                        ..KeyState::default()
+                    },
+                };
+                KeyState {
+                    switched_off: switched_off.contains(id),
+                    ..state
+                }
             })
             .collect();
         let pool = Arc::new(KeyPool {
             secrets: unique,
+            ids,
             strategy,
             default_limit,
             state: Mutex::new(PoolState {
@@ -154,8 +171,25 @@ impl KeyPool {
         self.strategy
     }
 
-    pub(crate) fn secrets(&self) -> &[Arc<str>] {
-        &self.secrets
+    /// The keys the proxy may use for its own calls (`GET /key`, the model list): those not
+    /// disabled in the console, with their index.
+    pub(crate) fn usable_secrets(&self) -> Vec<(usize, Arc<str>)> {
+        let state = lock(&self.state);
+        self.secrets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !state.keys[*i].switched_off)
+            .map(|(i, s)| (i, Arc::clone(s)))
+            .collect()
+    }
+
+    /// Disables the keys whose fingerprint is in `ids` and enables the others (the console's
+    /// choice, applied at once).
+    pub(crate) fn set_switched_off(&self, ids: &HashSet<String>) {
+        let mut state = lock(&self.state);
+        for (key, id) in state.keys.iter_mut().zip(&self.ids) {
+            key.switched_off = ids.contains(id);
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, PoolState> {
@@ -274,24 +308,28 @@ impl KeyPool {
             .filter(|(i, _)| !exclude.contains(i))
             .map(|(_, k)| k)
             .collect();
-        if candidates.iter().all(|k| k.disabled) {
-            return KeyShortage::AllRejected;
+        if candidates.iter().all(|k| k.rejected || k.switched_off) {
+            return if candidates.iter().any(|k| k.switched_off) {
+                KeyShortage::AllSwitchedOff
+            } else {
+                KeyShortage::AllRejected
+            };
         }
         let back_at = candidates
             .iter()
-            .filter(|k| !k.disabled)
+            .filter(|k| k.usable())
             .map(|k| k.back_at(now))
             .min()
             .unwrap_or(now);
         let wait = back_at.duration_since(now).unwrap_or_default();
         let all_daily = candidates
             .iter()
-            .filter(|k| !k.disabled)
+            .filter(|k| k.usable())
             .all(|k| k.out_until.is_some_and(|t| t > now) || k.used >= k.limit);
         if all_daily {
             // The allowance the keys really have: OpenRouter's figure when `GET /key` gave
             // one, else FREE_DAILY_LIMIT.
-            let usable = candidates.iter().filter(|k| !k.disabled);
+            let usable = candidates.iter().filter(|k| k.usable());
             let limit = usable
                 .clone()
                 .map(|k| k.limit)
@@ -330,7 +368,7 @@ impl KeyPool {
                 let at = reset.filter(|t| *t > now);
                 key.out_until = Some(at.unwrap_or_else(next_quota_reset));
             }
-            Failure::KeyRejected => key.disabled = true,
+            Failure::KeyRejected => key.rejected = true,
             _ => return,
         }
         drop(state);
@@ -364,22 +402,15 @@ impl KeyPool {
             .iter()
             .enumerate()
             .map(|(i, k)| {
-                let (name, until) = if k.disabled {
-                    ("disabled", None)
-                } else if k.out_until.is_some_and(|t| t > now) {
-                    ("out_of_quota", k.out_until)
-                } else if k.used >= k.limit {
-                    ("out_of_quota", Some(next_quota_reset()))
-                } else if k.resting_until.is_some_and(|t| t > now) {
-                    ("cooling_down", k.resting_until)
-                } else {
-                    ("active", None)
-                };
+                let (name, until) = k.condition(now);
                 KeyReport {
+                    id: self.ids[i].clone(),
                     key: mask_key(&self.secrets[i]),
+                    enabled: !k.switched_off,
                     state: name,
                     used_today: k.used,
                     daily_limit: k.limit,
+                    left: k.left(now),
                     limit_from_openrouter: k.limit_from_api,
                     until_ms: until.map(epoch_ms),
                 }
@@ -426,33 +457,6 @@ impl KeyPool {
     }
 }
 
-impl KeyState {
-    fn available(&self, now: SystemTime, free_model: bool) -> bool {
-        if self.disabled {
-            return false;
-        }
-        !free_model
-            || (self.resting_until.is_none_or(|t| t <= now)
-                && self.out_until.is_none_or(|t| t <= now)
-                && self.used < self.limit)
-    }
-
-    /// When this key can serve a free model again.
-    fn back_at(&self, now: SystemTime) -> SystemTime {
-        let mut at = now;
-        if let Some(t) = self.resting_until {
-            at = at.max(t);
-        }
-        if let Some(t) = self.out_until {
-            at = at.max(t);
-        }
-        if self.used >= self.limit {
-            at = at.max(next_quota_reset());
-        }
-        at
-    }
-}
-
 /// Saves a pool's counts after each change, until the pool is gone or retired by a reload.
 fn save_while_alive(pool: &Weak<KeyPool>) {
     while let Some(pool) = pool.upgrade() {
@@ -482,7 +486,7 @@ mod tests {
         let keys: Vec<String> = (0..n)
             .map(|i| format!("sk-or-v1-key{i}-0000000000000000000000"))
             .collect();
-        KeyPool::start(&keys, strategy, 50, &scratch())
+        KeyPool::start(&keys, strategy, 50, &scratch(), &HashSet::new())
     }
 
     /// Picks `n` keys, each used once.
@@ -504,6 +508,47 @@ mod tests {
         assert_eq!(picks(&p, 3), vec![1, 0, 1]);
         // A paid model does not care about free limits.
         assert_eq!(p.choose(&[0, 1], false).unwrap().index, 2);
+    }
+
+    #[test]
+    fn a_key_disabled_in_the_console_is_never_chosen() {
+        let p = pool(3, Strategy::RoundRobin);
+        let off = HashSet::from([p.ids[1].clone()]);
+        p.set_switched_off(&off);
+        assert_eq!(picks(&p, 4), vec![0, 2, 0, 2]);
+        assert!(
+            p.choose(&[0, 2], false).is_err(),
+            "not even for a paid model"
+        );
+        assert_eq!(p.usable_secrets().len(), 2);
+        let report = p.report();
+        assert_eq!((report[1].state, report[1].enabled), ("disabled", false));
+        assert_eq!(report[1].id, fingerprint(&p.secrets[1]));
+        // All off: the refusal says so, and where to turn one back on.
+        p.set_switched_off(&p.ids.iter().cloned().collect());
+        assert_eq!(
+            p.check_available(true).unwrap_err(),
+            KeyShortage::AllSwitchedOff
+        );
+        p.set_switched_off(&HashSet::new());
+        assert!(p.check_available(true).is_ok());
+        // A pool built with the choice has it from the start.
+        let keys = vec!["sk-or-v1-started-off-00000000000000000000".to_string()];
+        let off = HashSet::from([fingerprint(&keys[0])]);
+        let q = KeyPool::start(&keys, Strategy::RoundRobin, 50, &scratch(), &off);
+        assert!(q.choose(&[], true).is_err());
+    }
+
+    /// Issue 14: a key showed "out of quota" next to "Free left 967".
+    #[test]
+    fn a_key_out_of_quota_has_nothing_left() {
+        let p = pool(1, Strategy::RoundRobin);
+        p.apply_key_info(0, Some(1000), Some(33));
+        assert_eq!(p.report()[0].left, 967);
+        p.record_failure(0, &Failure::KeyPerDay { reset: None });
+        let report = p.report();
+        assert_eq!((report[0].state, report[0].left), ("out_of_quota", 0));
+        assert!(report[0].until_ms.is_some());
     }
 
     #[test]
@@ -565,12 +610,12 @@ mod tests {
     fn usage_survives_a_restart_without_the_key_in_the_file() {
         let dir = scratch();
         let keys = vec!["sk-or-v1-persisted-000000000000000000000".to_string()];
-        let p = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
+        let p = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir, &HashSet::new());
         picks(&p, 3);
         p.save();
         let text = std::fs::read_to_string(dir.join("key_usage.json")).unwrap();
         assert!(!text.contains(&keys[0]), "{text}");
-        let again = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
+        let again = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir, &HashSet::new());
         assert_eq!(again.report()[0].used_today, 3);
     }
 
@@ -583,22 +628,22 @@ mod tests {
             "sk-or-v1-reloaded-a-00000000000000000000".to_string(),
             "sk-or-v1-reloaded-b-00000000000000000000".to_string(),
         ];
-        let old = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
+        let old = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir, &HashSet::new());
         old.record_use(0);
         old.save();
         // The reload: the new pool has the keys in another order.
         let swapped = vec![keys[1].clone(), keys[0].clone()];
-        let new = KeyPool::start(&swapped, Strategy::RoundRobin, 50, &dir);
+        let new = KeyPool::start(&swapped, Strategy::RoundRobin, 50, &dir, &HashSet::new());
         old.retire(&new);
         assert_eq!(new.report()[1].used_today, 1, "read from the file");
         // A call that was in flight on the old pool finishes now.
         old.record_use(0);
         old.record_failure(1, &Failure::KeyRejected);
         assert_eq!(new.report()[1].used_today, 2);
-        assert_eq!(new.report()[0].state, "disabled");
+        assert_eq!(new.report()[0].state, "rejected");
         new.save();
         old.save();
-        let again = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir);
+        let again = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir, &HashSet::new());
         assert_eq!(
             again.report()[0].used_today,
             2,

@@ -13,6 +13,8 @@ pub(crate) enum KeyShortage {
     NoKeys,
     /// OpenRouter refused every key (401) that could have served.
     AllRejected,
+    /// Every key that OpenRouter did not refuse is disabled in the console.
+    AllSwitchedOff,
     /// Every usable key has used its free daily allowance of `limit` calls (as OpenRouter
     /// reported it, or `FREE_DAILY_LIMIT` when it did not); the first is back after `wait`.
     DailyAllowance {
@@ -29,7 +31,7 @@ impl KeyShortage {
     /// How long until a key can serve again, when waiting helps.
     pub(crate) fn wait(&self) -> Option<Duration> {
         match self {
-            KeyShortage::NoKeys | KeyShortage::AllRejected => None,
+            KeyShortage::NoKeys | KeyShortage::AllRejected | KeyShortage::AllSwitchedOff => None,
             KeyShortage::DailyAllowance { wait, .. } | KeyShortage::PerMinute { wait } => {
                 Some(*wait)
             }
@@ -44,6 +46,10 @@ impl fmt::Display for KeyShortage {
             KeyShortage::AllRejected => f.write_str(
                 "OpenRouter refused every configured key (401); check OPENROUTER_API_KEY / \
                  OPENROUTER_API_KEYS in .env",
+            ),
+            KeyShortage::AllSwitchedOff => f.write_str(
+                "every key that could serve is disabled in the proxy's console; enable one at \
+                 /admin (Keys)",
             ),
             KeyShortage::DailyAllowance {
                 limit,

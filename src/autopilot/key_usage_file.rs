@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::util::clock::{epoch_ms, from_epoch_ms};
 use crate::util::fs::write_durably;
-use crate::util::secret::mask_key;
+use crate::util::secret::{fingerprint, mask_key};
 
 /// One key's day, as saved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,16 +95,6 @@ impl KeyUsageFile {
             log::warn!("cannot save {}: {e}", self.path.display());
         }
     }
-}
-
-/// A stable, one-way name for a key in files: FNV-1a, 64 bits, hex.
-fn fingerprint(secret: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in secret.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub(crate) mod catalog;
 pub(crate) mod key_pool;
 pub(crate) mod key_shortage;
+pub(crate) mod key_state;
 pub(crate) mod key_usage_file;
 pub(crate) mod limiter;
 pub(crate) mod max_tokens;

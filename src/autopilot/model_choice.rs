@@ -26,7 +26,8 @@ pub(crate) enum Target {
 
 /// Maps the request's `model` to a target: nothing, `auto` or `free` let the proxy choose; a
 /// free id is used as given; a paid id with a `:free` variant uses the variant; anything else
-/// is refused unless paid models are allowed.
+/// is refused unless paid models are allowed. A model disabled in the console is refused
+/// whatever else is allowed.
 pub(crate) fn resolve(
     requested: Option<&str>,
     catalog: &Snapshot,
@@ -42,12 +43,21 @@ pub(crate) fn resolve(
             free,
         })
     };
+    let disabled = |id: &str| ModelRefused::Disabled {
+        name: id.to_string(),
+    };
+    if catalog.is_disabled(name) {
+        return Err(disabled(name));
+    }
     if catalog.get(name).is_some_and(|m| m.free) {
         return pinned(name, true);
     }
     let variant = format!("{name}:free");
     if catalog.get(&variant).is_some_and(|m| m.free) {
         return pinned(&variant, true);
+    }
+    if !allow_paid && catalog.is_disabled(&variant) {
+        return Err(disabled(&variant));
     }
     if catalog.is_empty() && name.ends_with(":free") {
         // The list is not loaded yet; the id itself says the model is free.
@@ -304,6 +314,43 @@ mod tests {
                 free: false
             }
         );
+    }
+
+    #[test]
+    fn a_model_disabled_in_the_console_is_refused_by_name_and_never_ranked() {
+        let free = "meta-llama/llama-3.3-70b-instruct:free";
+        let c = catalog().with_disabled(std::collections::HashSet::from([free.to_string()]));
+        for (asked, allow_paid) in [
+            (free, false),
+            (free, true),
+            ("meta-llama/llama-3.3-70b-instruct", false),
+        ] {
+            let e = resolve(Some(asked), &c, allow_paid).unwrap_err();
+            assert_eq!(e, ModelRefused::Disabled { name: free.into() });
+            assert!(
+                e.to_string().contains("disabled in the proxy's console"),
+                "{e}"
+            );
+        }
+        // With paid models allowed, the paid model itself is another model.
+        assert!(resolve(Some("meta-llama/llama-3.3-70b-instruct"), &c, true).is_ok());
+        let body = hi();
+        let prompt = PromptSize::new(&body, false, 0);
+        let r = rank(
+            &c,
+            &Needs::default(),
+            &prompt,
+            &ModelHealth::default(),
+            &[free.to_string()],
+            &[],
+            Instant::now(),
+        );
+        assert!(!r.order.is_empty());
+        assert!(r.order.iter().all(|m| m.id != free));
+        // Even before the list has loaded.
+        let empty = Snapshot::default()
+            .with_disabled(std::collections::HashSet::from(["x/y:free".to_string()]));
+        assert!(resolve(Some("x/y:free"), &empty, false).is_err());
     }
 
     #[test]

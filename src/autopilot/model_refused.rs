@@ -17,6 +17,8 @@ pub(crate) enum ModelRefused {
         free: Vec<String>,
         more: usize,
     },
+    /// The console disabled `name`.
+    Disabled { name: String },
     /// A request field that can add billed features even to free models.
     BilledFeature { field: &'static str },
     /// An entry of `models` that is not a string.
@@ -44,7 +46,9 @@ impl ModelRefused {
     /// The request field at fault, when one is.
     pub(crate) fn field(&self) -> Option<&'static str> {
         match self {
-            ModelRefused::Unknown { .. } | ModelRefused::NotFree { .. } => Some("model"),
+            ModelRefused::Unknown { .. }
+            | ModelRefused::NotFree { .. }
+            | ModelRefused::Disabled { .. } => Some("model"),
             ModelRefused::BilledFeature { .. } => None,
             ModelRefused::NotAnId { .. }
             | ModelRefused::NotAModel { .. }
@@ -76,6 +80,12 @@ impl fmt::Display for ModelRefused {
                      ALLOW_PAID_MODELS=true in .env",
                 )
             }
+            ModelRefused::Disabled { name } => write!(
+                f,
+                "'{name}' was disabled in the proxy's console (/admin, Models); enable it there, \
+                 or leave out \"model\" (or send \"auto\") to let the proxy choose an enabled \
+                 free model"
+            ),
             // The run of spaces is in the message clients have always had.
             ModelRefused::BilledFeature { field } => write!(
                 f,

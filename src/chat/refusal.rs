@@ -19,6 +19,7 @@ impl From<KeyShortage> for ApiError {
         let (status, code) = match shortage {
             KeyShortage::NoKeys => return ApiError::NoApiKey,
             KeyShortage::AllRejected => (401, "all_keys_rejected"),
+            KeyShortage::AllSwitchedOff => (503, "all_keys_disabled"),
             KeyShortage::DailyAllowance { .. } => (429, "free_quota_exhausted"),
             KeyShortage::PerMinute { .. } => (429, "free_rate_limited"),
         };

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::util::secret::{mask_key, mask_url};
 
+pub(crate) mod env_edit;
 mod raw;
 mod validate;
 mod values;
@@ -53,6 +54,7 @@ pub const SETTINGS: &[&str] = &[
     "QUEUE_TIMEOUT",
     "HTTP_PROXY",
     "PROXY_API_KEY",
+    "ADMIN_PASSWORD",
     "HTTP_REFERER",
     "X_TITLE",
     "UPSTREAM_CONNECT_TIMEOUT",
@@ -105,6 +107,13 @@ pub struct Config {
     pub queue_timeout: Duration,
     pub http_proxy: Option<String>,
     pub proxy_api_key: Option<String>,
+    /// What the console's API (`/admin/api/*`) needs as a Bearer token; without it,
+    /// `PROXY_API_KEY` guards the console, and without either only this machine may use it.
+    pub admin_password: Option<String>,
+    /// The `.env` file these settings were read from (or would be, when it does not exist
+    /// yet): the file the console edits when a key is added or removed. `None` for settings
+    /// built without a file (tests).
+    pub env_file: Option<PathBuf>,
     pub http_referer: String,
     pub x_title: String,
     pub connect_timeout: Duration,
@@ -151,6 +160,11 @@ impl fmt::Debug for Config {
                 "proxy_api_key",
                 &self.proxy_api_key.as_deref().map(mask_key),
             )
+            .field(
+                "admin_password",
+                &self.admin_password.as_deref().map(mask_key),
+            )
+            .field("env_file", &self.env_file)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("idle_timeout", &self.idle_timeout)

@@ -4,7 +4,7 @@
 //! parsed into a map so that it can be read again later without touching process state.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{ConfigError, SETTINGS};
 
@@ -22,6 +22,8 @@ pub struct RawSettings {
     from_env: HashSet<String>,
     /// Names the file sets that are not settings.
     unknown: Vec<String>,
+    /// The `.env` file read (or looked for, when it is missing and optional).
+    file: Option<PathBuf>,
 }
 
 impl RawSettings {
@@ -68,6 +70,7 @@ impl RawSettings {
             values,
             from_env,
             unknown,
+            file: Some(path.to_path_buf()),
         })
     }
 
@@ -101,6 +104,11 @@ impl RawSettings {
         self.from_env.contains(name)
     }
 
+    /// The `.env` file these settings come from, when they come from one.
+    pub(super) fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
     /// A sentence for each name the file sets that is not a setting: a retired one, or a
     /// misspelling of one (with the closest setting named).
     pub fn unknown_settings(&self) -> Vec<String> {
@@ -121,6 +129,13 @@ impl RawSettings {
             })
             .collect()
     }
+}
+
+/// The entries of a `.env` text, in order, as the loader reads them (later entries win).
+pub(super) fn parse_text(text: &str) -> Result<Vec<(String, String)>, String> {
+    dotenvy::from_read_iter(text.as_bytes())
+        .map(|item| item.map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// The setting closest to `name` when it is close enough to be a typo.

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::values::{parse_bool, parse_duration, parse_host};
@@ -22,13 +22,23 @@ impl RawSettings {
         let ip = parse_host(host).ok_or_else(|| err("HOST", host, "not an IP address"))?;
         let port = self.parse_or("PORT", 5000u16, "a port number (0-65535)")?;
         let proxy_api_key = self.get("PROXY_API_KEY").map(str::to_string);
+        let admin_password = self.get("ADMIN_PASSWORD").map(str::to_string);
         if !ip.is_loopback() && proxy_api_key.is_none() {
+            // ADMIN_PASSWORD alone guards only the console: /v1 would still be open to all.
             return Err(err(
                 "HOST",
                 host,
-                "listening beyond this machine without PROXY_API_KEY would let anyone on the \
-                 network spend your OpenRouter quota; set PROXY_API_KEY in .env, or use \
-                 HOST=127.0.0.1",
+                if admin_password.is_some() {
+                    "listening beyond this machine needs PROXY_API_KEY: ADMIN_PASSWORD guards \
+                     only the console at /admin, and without PROXY_API_KEY anyone on the network \
+                     could spend your OpenRouter quota through /v1; set PROXY_API_KEY in .env, \
+                     or use HOST=127.0.0.1"
+                } else {
+                    "listening beyond this machine without PROXY_API_KEY and ADMIN_PASSWORD \
+                     would let anyone on the network spend your OpenRouter quota (/v1) and \
+                     manage your keys (/admin); set PROXY_API_KEY in .env (it guards both; \
+                     ADMIN_PASSWORD may guard the console apart), or use HOST=127.0.0.1"
+                },
             ));
         }
 
@@ -117,6 +127,8 @@ impl RawSettings {
             queue_timeout: self.duration_or("QUEUE_TIMEOUT", 60.0)?,
             http_proxy,
             proxy_api_key,
+            admin_password,
+            env_file: self.file().map(Path::to_path_buf),
             http_referer: self
                 .get("HTTP_REFERER")
                 .unwrap_or(DEFAULT_REFERER)
@@ -313,7 +325,11 @@ mod tests {
     fn public_host_needs_a_proxy_key() {
         let e = config(&[("HOST", "0.0.0.0")]).unwrap_err();
         assert_eq!(e.var, "HOST");
-        assert!(e.reason.contains("PROXY_API_KEY"));
+        assert!(e.reason.contains("PROXY_API_KEY"), "{}", e.reason);
+        assert!(e.reason.contains("ADMIN_PASSWORD"), "{}", e.reason);
+        // The console's password alone would leave /v1 open to the network.
+        let e = config(&[("HOST", "0.0.0.0"), ("ADMIN_PASSWORD", "p")]).unwrap_err();
+        assert!(e.reason.contains("guards only the console"), "{}", e.reason);
         assert!(config(&[("HOST", "0.0.0.0"), ("PROXY_API_KEY", "k")]).is_ok());
         assert!(config(&[("HOST", "localhost")]).is_ok());
         assert!(config(&[("HOST", "::1")]).is_ok());
@@ -351,9 +367,11 @@ mod tests {
         let c = config(&[
             ("OPENROUTER_API_KEY", "sk-or-v1-0123456789abcdef0123456789"),
             ("HTTP_PROXY", "http://user:hunter2@proxy:8080"),
+            ("ADMIN_PASSWORD", "correct-horse-battery-staple"),
         ])
         .unwrap();
         let shown = format!("{c:?}");
+        assert!(!shown.contains("battery"), "{shown}");
         assert!(!shown.contains("0123456789abcdef"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
     }

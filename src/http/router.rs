@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::admin::api as debug_api;
+use crate::admin::{api as console, debug};
 use crate::api::error::ApiError;
 use crate::api::message::{HttpRequest, Reply};
 use crate::app::state::AppState;
@@ -68,8 +68,11 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
     if req.path == "/admin/shutdown" {
         return admin_shutdown(state, req);
     }
+    if console::owns(&req.path) {
+        return console::handle(state, req);
+    }
     if req.path == "/debug" || req.path.starts_with("/debug/") {
-        return debug_api::handle(state, req, || check_proxy_key(state, req));
+        return debug::handle(state, req, || check_proxy_key(state, req));
     }
     // Clients configured with a base URL without `/v1` call the bare paths; serve both.
     let route = match req.path.as_str() {

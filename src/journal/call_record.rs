@@ -217,6 +217,7 @@ impl CallRecord {
             ttfb_ms: self.first_byte.map(|d| d.as_millis() as u64),
             error: report.error.map(|e| captures.redact(&e)),
             capture,
+            route: self.request["path"].as_str().map(str::to_string),
         });
     }
 }

@@ -90,6 +90,10 @@ pub struct CallSummary {
     pub error: Option<String>,
     /// The capture file's name under `captures/`, when one was written.
     pub capture: Option<String>,
+    /// The path the call came in on (`/v1/chat/completions`, the console's test chat...);
+    /// absent in logs written before it was kept.
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 impl DayCounters {
@@ -357,6 +361,7 @@ mod tests {
             ttfb_ms: None,
             error: None,
             capture: None,
+            route: None,
         }
     }
 

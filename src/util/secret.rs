@@ -17,6 +17,17 @@ pub fn mask_key(key: &str) -> String {
     format!("{head}...{tail}")
 }
 
+/// A stable, one-way name for a key, for files and for the console's key ids: FNV-1a, 64
+/// bits, 16 hex digits. It tells keys apart and says nothing of their text.
+pub fn fingerprint(secret: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in secret.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
 /// A masked key in the one form used now: older files wrote the ellipsis as one character.
 pub fn normalize_mask(masked: &str) -> String {
     masked.replace('\u{2026}', "...")
@@ -164,6 +175,14 @@ mod tests {
         let mut v = serde_json::json!({"error": {"message": format!("bad key {key}"), key: [key]}});
         r.redact_json(&mut v);
         assert!(!v.to_string().contains(key), "{v}");
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_differ() {
+        // The key usage file names keys by it: a change would forget every count.
+        assert_eq!(fingerprint(""), "cbf29ce484222325");
+        assert_eq!(fingerprint("a"), "af63dc4c8601ec8c");
+        assert_ne!(fingerprint("sk-or-v1-a"), fingerprint("sk-or-v1-b"));
     }
 
     #[test]

@@ -18,9 +18,44 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
     out
 }
 
+/// Percent-decoding of a URL's path segment or query value (`%2F` → `/`, `+` → space);
+/// malformed escapes stay as they are, and bytes that are not UTF-8 become U+FFFD.
+pub(crate) fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_are_decoded_and_bad_ones_kept() {
+        assert_eq!(
+            percent_decode("meta-llama%2Fllama-3.3-70b%3Afree"),
+            "meta-llama/llama-3.3-70b:free"
+        );
+        assert_eq!(percent_decode("a+b%zz%4"), "a b%zz%4");
+    }
 
     #[test]
     fn long_text_is_cut_and_control_characters_hidden() {

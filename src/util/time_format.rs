@@ -20,6 +20,15 @@ pub(crate) fn local_timestamp() -> String {
     Local::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
+/// The epoch milliseconds of a [`local_timestamp`] (read in the local time zone); `None` for
+/// text of another form.
+pub(crate) fn local_timestamp_ms(text: &str) -> Option<u64> {
+    use chrono::TimeZone;
+    let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let local = Local.from_local_datetime(&naive).earliest()?;
+    u64::try_from(local.timestamp_millis()).ok()
+}
+
 /// UTC time with milliseconds (`2026-12-01T22:35:18.123Z`), at the start of each log line.
 pub(crate) fn log_timestamp() -> String {
     this_second(|stamp, _, millis| format!("{stamp}.{millis:03}Z"))
@@ -54,6 +63,12 @@ fn this_second<R>(use_it: impl FnOnce(&str, &str, u32) -> R) -> R {
 /// Local time for file names that sort by time (`20261201-223518-123456`).
 pub(crate) fn file_stamp() -> String {
     Local::now().format("%Y%m%d-%H%M%S-%6f").to_string()
+}
+
+/// A moment as RFC 3339 in UTC to the second (`2026-12-02T00:00:00Z`), for JSON a browser or
+/// a script reads.
+pub(crate) fn utc_rfc3339(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// "45 s", "12 min", "3 h 5 min", "2 d 4 h".
@@ -155,6 +170,13 @@ mod tests {
         assert_eq!(day_name(d), "20260203");
         assert_eq!(file_stamp().len(), 22);
         assert!(log_timestamp().ends_with('Z'));
+        use chrono::TimeZone;
+        let moment = Local.timestamp_millis_opt(1_796_169_600_123).unwrap();
+        let text = moment.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+        assert_eq!(local_timestamp_ms(&text), Some(1_796_169_600_123));
+        assert_eq!(local_timestamp_ms("yesterday"), None);
+        let midnight = std::time::UNIX_EPOCH + Duration::from_secs(1_796_169_600);
+        assert_eq!(utc_rfc3339(midnight), "2026-12-02T00:00:00Z");
         let date = http_date();
         assert!(date.ends_with(" GMT") && date.len() == 29, "{date}");
     }

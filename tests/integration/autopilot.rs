@@ -272,7 +272,7 @@ fn a_key_refused_with_401_is_never_used_again() {
     assert_eq!(keys[0], KEY_A);
     assert!(keys[1..].iter().all(|k| k != KEY_A), "{keys:?}");
     let health = get(proxy.addr, "/health").json();
-    assert_eq!(health["keys"][0]["state"], "disabled");
+    assert_eq!(health["keys"][0]["state"], "rejected");
     assert!(!health.to_string().contains(KEY_A));
 }
 

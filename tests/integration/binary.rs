@@ -99,6 +99,67 @@ fn a_bad_setting_stops_the_program_naming_variable_and_value() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.env"));
 }
 
+/// Issue 14: the console adds keys to the `.env` the binary was started with, and refuses
+/// (409, saying why) when the real environment sets the key variables, which win over it.
+#[test]
+fn the_console_edits_the_dotenv_in_use_unless_the_environment_sets_the_keys() {
+    let dir = empty_dir();
+    let fake = openrouter_proxy::demo::FakeUpstream::start().unwrap();
+    let base = fake.base_url();
+    std::fs::write(dir.join(".env"), "# mine\nPORT=0\nOPENROUTER_API_KEYS=\n").unwrap();
+    let key = "sk-or-v1-binary-console-0000000000000000000000000000000000000000";
+    let body = format!("{{\"key\":\"{key}\"}}");
+    let add = |addr| {
+        request(
+            addr,
+            "POST",
+            "/admin/api/keys",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    };
+    let env = [("OPENROUTER_BASE_URL", base.as_str())];
+    let proxy = spawn(&dir, &env, &[]);
+    let r = add(proxy.addr);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let text = std::fs::read_to_string(dir.join(".env")).unwrap();
+    assert_eq!(text, format!("# mine\nPORT=0\nOPENROUTER_API_KEYS={key}\n"));
+    assert_eq!(
+        get(proxy.addr, "/health").json()["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    drop(proxy);
+
+    let from_env = [
+        ("OPENROUTER_BASE_URL", base.as_str()),
+        ("OPENROUTER_API_KEYS", KEY),
+    ];
+    let proxy = spawn(&dir, &from_env, &[]);
+    let e = add(proxy.addr).expect_error(409);
+    assert_eq!(e["code"], "keys_set_by_environment");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("OPENROUTER_API_KEYS is set"),
+        "{e}"
+    );
+    let keys = get_json(proxy.addr, "/admin/api/keys");
+    assert_eq!(keys["editable"], false);
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".env")).unwrap(),
+        text,
+        "the file was left alone"
+    );
+}
+
+fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    get(addr, path).json()
+}
+
 #[test]
 fn it_starts_without_a_key_and_health_says_so() {
     let dir = empty_dir();

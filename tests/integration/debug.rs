@@ -82,8 +82,7 @@ fn all_files(dir: &Path) -> Vec<(PathBuf, String)> {
 fn the_debug_file_switches_captures_files_and_endpoints_at_run_time() {
     let d = DebugProxy::start(&[]);
     let addr = d.proxy.addr;
-    get(addr, "/debug").expect_error(404);
-    get(addr, "/debug/stats").expect_error(404);
+    debug_mode_is_off(addr);
     assert_eq!(post_chat(addr, HELLO).status, 200);
     assert!(!d.day_file().exists());
     assert!(d.captures().is_empty());
@@ -113,7 +112,31 @@ fn the_debug_file_switches_captures_files_and_endpoints_at_run_time() {
         "no counting while debug mode is off"
     );
     assert_eq!(d.captures().len(), 1);
-    get(addr, "/debug").expect_error(404);
+    debug_mode_is_off(addr);
+}
+
+/// Issue 14: with debug mode off, `/debug` said "no route" and gave no hint.
+fn debug_mode_is_off(addr: std::net::SocketAddr) {
+    let page = get(addr, "/debug");
+    assert_eq!(page.status, 404);
+    assert!(
+        page.header("Content-Type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text().contains("touch "), "{}", page.text());
+    assert!(page.text().contains("href=\"/admin\""), "{}", page.text());
+    let error = get(addr, "/debug/stats").expect_error(404);
+    assert_eq!(error["code"], "debug_mode_off");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("DEBUG_MODE.txt"),
+        "{error}"
+    );
+    // The console itself is there either way.
+    assert_eq!(get(addr, "/admin").status, 200);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod autopilot;
 mod binary;
 mod common;
+mod console;
 mod debug;
 mod foundation;
 mod front_door;
