@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::autopilot::model::Model;
-use crate::autopilot::model_view::openai_entry;
+use crate::autopilot::model_view::{anthropic_entry, anthropic_list, openai_entry};
 use crate::upstream::client::{Upstream, UpstreamError};
 use crate::util::fs::write_durably;
 use crate::util::sync::{lock, read, write};
@@ -30,9 +30,14 @@ const MAX_LIST_BYTES: u64 = 64 << 20;
 pub struct Snapshot {
     pub(crate) models: Vec<Arc<Model>>,
     by_id: HashMap<String, usize>,
-    /// `/v1/models` bodies, ready to send: free models only, and all models.
+    /// Each model's `/v1/models` entry, in the order of `models`.
+    entries: Vec<Value>,
+    /// `/v1/models` bodies, ready to send: free models only, and all models; then the same
+    /// in the shape of Anthropic's Models API.
     free_list: Vec<u8>,
     full_list: Vec<u8>,
+    anthropic_free_list: Vec<u8>,
+    anthropic_full_list: Vec<u8>,
     /// When this list was fetched from OpenRouter (or written to the cache).
     pub fetched_at: Option<SystemTime>,
 }
@@ -42,17 +47,12 @@ impl Snapshot {
     pub fn from_list(list: &Value, fetched_at: Option<SystemTime>) -> Option<Snapshot> {
         let entries = list.get("data")?.as_array()?;
         let mut models = Vec::new();
-        let mut free_entries = Vec::new();
-        let mut all_entries = Vec::new();
+        let mut listed = Vec::new();
         for entry in entries {
             let Some(model) = Model::from_json(entry) else {
                 continue;
             };
-            let listed = openai_entry(entry, &model);
-            if model.free {
-                free_entries.push(listed.clone());
-            }
-            all_entries.push(listed);
+            listed.push(openai_entry(entry, &model));
             models.push(Arc::new(model));
         }
         let by_id = models
@@ -60,14 +60,27 @@ impl Snapshot {
             .enumerate()
             .map(|(i, m)| (m.id.clone(), i))
             .collect();
-        let body = |data: Vec<Value>| {
+        let free: Vec<Value> = listed
+            .iter()
+            .zip(&models)
+            .filter(|(_, m)| m.free)
+            .map(|(e, _)| e.clone())
+            .collect();
+        let openai = |data: &[Value]| {
             serde_json::to_vec(&json!({"object": "list", "data": data})).unwrap_or_default()
         };
+        let anthropic = |data: &[Value]| {
+            let data: Vec<Value> = data.iter().map(anthropic_entry).collect();
+            serde_json::to_vec(&anthropic_list(&data)).unwrap_or_default()
+        };
         Some(Snapshot {
+            free_list: openai(&free),
+            full_list: openai(&listed),
+            anthropic_free_list: anthropic(&free),
+            anthropic_full_list: anthropic(&listed),
             models,
             by_id,
-            free_list: body(free_entries),
-            full_list: body(all_entries),
+            entries: listed,
             fetched_at,
         })
     }
@@ -100,6 +113,21 @@ impl Snapshot {
         } else {
             &self.free_list
         }
+    }
+
+    /// The same list in the shape of Anthropic's Models API.
+    pub(crate) fn anthropic_list_body(&self, include_paid: bool) -> &[u8] {
+        if include_paid {
+            &self.anthropic_full_list
+        } else {
+            &self.anthropic_free_list
+        }
+    }
+
+    /// One model's `/v1/models` entry, when the list shows it.
+    pub(crate) fn entry(&self, id: &str, include_paid: bool) -> Option<&Value> {
+        let &i = self.by_id.get(id)?;
+        (include_paid || self.models[i].free).then(|| &self.entries[i])
     }
 }
 
@@ -332,5 +360,30 @@ mod tests {
         }
         let all: Value = serde_json::from_slice(snap.list_body(true)).unwrap();
         assert_eq!(all["data"].as_array().unwrap().len(), 337);
+    }
+
+    #[test]
+    fn one_entry_is_the_lists_own_and_paid_ones_show_only_when_allowed() {
+        let snap = fixture();
+        let list: Value = serde_json::from_slice(snap.list_body(false)).unwrap();
+        let id = "qwen/qwen3-next-80b-a3b-instruct:free";
+        let listed = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id);
+        assert_eq!(snap.entry(id, false), listed);
+        assert!(
+            snap.entry("meta-llama/llama-3.3-70b-instruct", false)
+                .is_none()
+        );
+        assert!(
+            snap.entry("meta-llama/llama-3.3-70b-instruct", true)
+                .is_some()
+        );
+        assert!(snap.entry("no/such-model", true).is_none());
+        let anthropic: Value = serde_json::from_slice(snap.anthropic_list_body(false)).unwrap();
+        assert_eq!(anthropic["data"].as_array().unwrap().len(), 23);
+        assert_eq!(anthropic["data"][0]["type"], "model");
     }
 }

@@ -82,8 +82,14 @@ pub(crate) fn serve_chat(
                 report.key = Some(a.key.clone());
                 report.attempts = a.count;
             }
+            let mut reply = with_headers(error.into_reply(), attempted.as_ref());
+            if attempted.is_some() {
+                // The retry rule has had its say on this request: another try from the client
+                // would only spend free quota on what the proxy already judged.
+                reply = reply.no_retry();
+            }
             Served {
-                reply: with_headers(error.into_reply(), attempted.as_ref()),
+                reply,
                 report: Some(report),
             }
         }
@@ -246,7 +252,7 @@ fn serve(
                 return Ok(Served { reply, report });
             }
             Err((failure, error)) => {
-                let error = error.or_retry_after(failure.retry_after_secs());
+                let error = error.or_retry_after(failure.wait_secs(config.model_cooldown));
                 state.history.record(false);
                 live.keys.record_failure(key.index, &failure);
                 note_model_failure(state, config, &model, &failure);

@@ -5,17 +5,25 @@
 use serde_json::json;
 
 use crate::admin::api as debug_api;
+use std::sync::Arc;
+
 use crate::api::error::ApiError;
+use crate::api::error_shape::ErrorShape;
 use crate::api::message::{HttpRequest, Reply};
 use crate::app::state::AppState;
+use crate::autopilot::catalog::Snapshot;
+use crate::autopilot::model_view::anthropic_entry;
 use crate::chat::handler::chat_completions;
 use crate::http::gate::{self, GateSettings, Verdict};
 use crate::util::secret::constant_time_eq;
+use crate::util::text::percent_decode;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Route {
     Health,
     Models,
+    /// `GET /v1/models/{id}`.
+    Model,
     Chat,
 }
 
@@ -32,18 +40,19 @@ pub fn route(state: &AppState, req: &mut HttpRequest) -> Reply {
         req.header("Origin"),
         settings,
     );
+    // Errors come in the shape of the API the client speaks on this route.
+    let shape = ErrorShape::for_request(&req.path, &req.headers);
     let cors = match verdict {
         Verdict::Refuse(message) => {
-            return ApiError::Refused {
+            return shape.reply(ApiError::Refused {
                 status: 403,
                 message,
-            }
-            .into_reply();
+            });
         }
         Verdict::Options { cors } => return options(cors.as_deref()),
         Verdict::Pass { cors } => cors,
     };
-    let mut reply = handle(state, req).unwrap_or_else(ApiError::into_reply);
+    let mut reply = handle(state, req).unwrap_or_else(|e| shape.reply(e));
     if let Some(origin) = cors {
         reply.headers.extend(gate::cors_headers(&origin));
     }
@@ -75,6 +84,7 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
     let route = match req.path.as_str() {
         "/health" | "/v1/health" => Route::Health,
         "/v1/models" | "/models" => Route::Models,
+        path if model_id(path).is_some() => Route::Model,
         "/v1/chat/completions" | "/chat/completions" => Route::Chat,
         _ => {
             return Err(ApiError::NotFound {
@@ -84,7 +94,7 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
     };
     let method = req.method.as_str();
     let allowed = match route {
-        Route::Health | Route::Models => matches!(method, "GET" | "HEAD"),
+        Route::Health | Route::Models | Route::Model => matches!(method, "GET" | "HEAD"),
         Route::Chat => method == "POST",
     };
     if !allowed {
@@ -96,7 +106,8 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
     }
     match route {
         Route::Health => Ok(health(state)),
-        Route::Models => models(state),
+        Route::Models => models(state, req),
+        Route::Model => model(state, req),
         Route::Chat if state.shutdown.asked() => Err(ApiError::Unavailable {
             status: 503,
             code: "shutting_down",
@@ -143,10 +154,54 @@ fn check_proxy_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> 
     }
 }
 
-/// `GET /v1/models`: the free models (all models when paid ones are allowed).
-fn models(state: &AppState) -> Result<Reply, ApiError> {
+/// `GET /v1/models`: the free models (all models when paid ones are allowed), in Anthropic's
+/// list shape for a client that sends `anthropic-version`.
+fn models(state: &AppState, req: &HttpRequest) -> Result<Reply, ApiError> {
     let config = state.config();
-    let catalog = state.catalog.snapshot_when_ready(config.connect_timeout);
+    let catalog = loaded_catalog(state)?;
+    let body = if req.header("anthropic-version").is_some() {
+        catalog.anthropic_list_body(config.allow_paid_models)
+    } else {
+        catalog.list_body(config.allow_paid_models)
+    };
+    Ok(Reply::json(200, body.to_vec()))
+}
+
+/// `GET /v1/models/{id}`: one entry of that list, in the same shape, or a 404.
+fn model(state: &AppState, req: &HttpRequest) -> Result<Reply, ApiError> {
+    let config = state.config();
+    let id = model_id(&req.path).unwrap_or_default();
+    let catalog = loaded_catalog(state)?;
+    let Some(entry) = catalog.entry(&id, config.allow_paid_models) else {
+        return Err(ApiError::ModelNotFound { id });
+    };
+    let entry = if req.header("anthropic-version").is_some() {
+        anthropic_entry(entry)
+    } else {
+        entry.clone()
+    };
+    Ok(Reply::json(
+        200,
+        serde_json::to_vec(&entry).unwrap_or_default(),
+    ))
+}
+
+/// The model id in `/v1/models/{id}` (or `/models/{id}`), percent-decoded: ids hold `/` and
+/// `:`, sent as they are or encoded. One that does not decode is looked up as it came (and
+/// not found).
+fn model_id(path: &str) -> Option<String> {
+    let rest = path
+        .strip_prefix("/v1/models/")
+        .or_else(|| path.strip_prefix("/models/"))
+        .filter(|rest| !rest.is_empty())?;
+    Some(percent_decode(rest).unwrap_or_else(|| rest.to_string()))
+}
+
+/// The catalog, once it has loaded (or a 503 saying it has not).
+fn loaded_catalog(state: &AppState) -> Result<Arc<Snapshot>, ApiError> {
+    let catalog = state
+        .catalog
+        .snapshot_when_ready(state.config().connect_timeout);
     if catalog.is_empty() {
         return Err(ApiError::Unavailable {
             status: 503,
@@ -157,8 +212,7 @@ fn models(state: &AppState) -> Result<Reply, ApiError> {
             retry_after: Some(30),
         });
     }
-    let body = catalog.list_body(config.allow_paid_models).to_vec();
-    Ok(Reply::json(200, body))
+    Ok(catalog)
 }
 
 fn health(state: &AppState) -> Reply {

@@ -10,4 +10,5 @@ mod front_door;
 mod hostile;
 mod max_tokens;
 mod operations;
+mod retry_signals;
 mod secrets;
