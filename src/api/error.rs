@@ -287,8 +287,8 @@ impl fmt::Display for ApiError {
                 "the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"
             ),
             ApiError::ProxyKeyRequired => f.write_str(
-                "this proxy needs its key: send 'Authorization: Bearer <PROXY_API_KEY>' \
-                 (the value of PROXY_API_KEY in the proxy's .env)",
+                "this proxy needs its key: send 'Authorization: Bearer <PROXY_API_KEY>' or \
+                 'x-api-key: <PROXY_API_KEY>' (the value of PROXY_API_KEY in the proxy's .env)",
             ),
             ApiError::NoApiKey => f.write_str(
                 "no OpenRouter key is configured: set OPENROUTER_API_KEY in .env \
@@ -297,7 +297,8 @@ impl fmt::Display for ApiError {
             ApiError::NotFound { path } => write!(
                 f,
                 "no route for {}; this proxy serves POST /v1/chat/completions, \
-                 GET /v1/models and GET /health",
+                 POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens, \
+                 GET /v1/models, GET /v1/models/{{id}} and GET /health",
                 crate::util::text::clip(path, 200)
             ),
             ApiError::ModelNotFound { id } => write!(
@@ -358,8 +359,31 @@ impl std::error::Error for ApiError {}
 /// envelope), keeping OpenRouter's message, code and metadata.
 pub fn from_upstream(status: u16, body: &[u8], retry_after: Option<String>) -> ApiError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let error = parsed.as_ref().and_then(|v| v.get("error"));
-    from_upstream_error(status, error, body, retry_after)
+    let mut error = parsed.as_ref().and_then(|v| v.get("error")).cloned();
+    // Anthropic-shaped errors (OpenRouter's `/messages`) may carry metadata beside `error`.
+    if let (Some(Value::Object(fields)), Some(metadata)) =
+        (&mut error, parsed.as_ref().and_then(|v| v.get("metadata")))
+    {
+        fields.entry("metadata").or_insert_with(|| metadata.clone());
+    }
+    from_upstream_error(status, error.as_ref(), body, retry_after)
+}
+
+/// The status an Anthropic error `type` stands for, for an error that gives no code.
+fn anthropic_status(error: &Value) -> Option<u16> {
+    Some(match error.get("type")?.as_str()? {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "billing_error" => 402,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "api_error" => 500,
+        "timeout_error" => 504,
+        "overloaded_error" => 529,
+        _ => return None,
+    })
 }
 
 /// Builds the error for OpenRouter's `error` object (when there is one) in an answer with
@@ -404,6 +428,7 @@ pub(crate) fn from_upstream_error(
     let code = error
         .and_then(|e| e.get("code"))
         .cloned()
+        .or_else(|| error.and_then(anthropic_status).map(Value::from))
         .unwrap_or(Value::from(status));
     // A 200 carrying an error envelope is still an error: use its code when it is a status.
     let status = if (400..600).contains(&status) {

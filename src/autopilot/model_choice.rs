@@ -125,24 +125,35 @@ pub(crate) struct Needs {
 }
 
 impl Needs {
+    /// What a request of any protocol needs: tools (`tools` or chat's `functions`), images
+    /// (an image part in chat's or Anthropic's `messages`, or in a Responses `input` item),
+    /// structured output (chat's `response_format`, the Responses API's `text.format`,
+    /// Anthropic's `output_config.format`).
     pub(crate) fn of(body: &Value) -> Needs {
-        let tools = body["tools"].as_array().is_some_and(|t| !t.is_empty())
-            || body["functions"].as_array().is_some_and(|f| !f.is_empty());
-        let images = body["messages"].as_array().is_some_and(|messages| {
-            messages.iter().any(|m| {
-                m["content"].as_array().is_some_and(|parts| {
-                    parts.iter().any(|p| {
-                        matches!(
-                            p["type"].as_str(),
-                            Some("image_url" | "input_image" | "image")
-                        )
-                    })
+        let listed = |v: &Value| v.as_array().is_some_and(|a| !a.is_empty());
+        let tools = listed(&body["tools"]) || listed(&body["functions"]);
+        let conversation = [&body["messages"], &body["input"]]
+            .into_iter()
+            .filter_map(Value::as_array)
+            .flatten();
+        let images = conversation.into_iter().any(|m| {
+            m["content"].as_array().is_some_and(|parts| {
+                parts.iter().any(|p| {
+                    matches!(
+                        p["type"].as_str(),
+                        Some("image_url" | "input_image" | "image")
+                    )
                 })
             })
         });
-        let response_format = body["response_format"]
-            .as_object()
-            .is_some_and(|f| f.get("type").and_then(Value::as_str) != Some("text"));
+        let structured = |format: &Value| {
+            format
+                .as_object()
+                .is_some_and(|f| f.get("type").and_then(Value::as_str) != Some("text"))
+        };
+        let response_format = structured(&body["response_format"])
+            || structured(&body["text"]["format"])
+            || structured(&body["output_config"]["format"]);
         Needs {
             tools,
             images,
@@ -470,5 +481,33 @@ mod tests {
                 .all(|m| m.id != "liquid/lfm-2.5-1.2b-instruct:free")
         );
         assert!(r.next_back.is_some());
+    }
+
+    #[test]
+    fn every_protocol_says_what_it_needs_its_own_way() {
+        let all = Needs {
+            tools: true,
+            images: true,
+            response_format: true,
+        };
+        let responses = serde_json::json!({
+            "input": [{"role": "user", "content": [
+                {"type": "input_text", "text": "what is this"},
+                {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+            ]}],
+            "tools": [{"type": "function", "name": "f", "parameters": {}}],
+            "text": {"format": {"type": "json_schema", "name": "x", "schema": {}}}
+        });
+        assert_eq!(Needs::of(&responses), all);
+        let messages = serde_json::json!({
+            "messages": [{"role": "user", "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
+            ]}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+            "output_config": {"format": {"type": "json_schema", "schema": {}}}
+        });
+        assert_eq!(Needs::of(&messages), all);
+        let plain = serde_json::json!({"input": "hi", "text": {"format": {"type": "text"}}});
+        assert_eq!(Needs::of(&plain), Needs::default());
     }
 }

@@ -13,7 +13,9 @@ use crate::api::message::{HttpRequest, Reply};
 use crate::app::state::AppState;
 use crate::autopilot::catalog::Snapshot;
 use crate::autopilot::model_view::anthropic_entry;
-use crate::chat::handler::chat_completions;
+use crate::chat::count_tokens::count_tokens;
+use crate::chat::handler::generate;
+use crate::chat::protocol::Protocol;
 use crate::http::gate::{self, GateSettings, Verdict};
 use crate::util::secret::constant_time_eq;
 use crate::util::text::percent_decode;
@@ -24,7 +26,10 @@ enum Route {
     Models,
     /// `GET /v1/models/{id}`.
     Model,
-    Chat,
+    /// `POST /v1/chat/completions`, `/v1/responses`, `/v1/messages`.
+    Generate(Protocol),
+    /// `POST /v1/messages/count_tokens`, answered here.
+    CountTokens,
 }
 
 /// Answers one request.
@@ -85,7 +90,10 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
         "/health" | "/v1/health" => Route::Health,
         "/v1/models" | "/models" => Route::Models,
         path if model_id(path).is_some() => Route::Model,
-        "/v1/chat/completions" | "/chat/completions" => Route::Chat,
+        "/v1/chat/completions" | "/chat/completions" => Route::Generate(Protocol::Chat),
+        "/v1/responses" | "/responses" => Route::Generate(Protocol::Responses),
+        "/v1/messages" | "/messages" => Route::Generate(Protocol::Messages),
+        "/v1/messages/count_tokens" | "/messages/count_tokens" => Route::CountTokens,
         _ => {
             return Err(ApiError::NotFound {
                 path: req.path.clone(),
@@ -93,13 +101,12 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
         }
     };
     let method = req.method.as_str();
-    let allowed = match route {
-        Route::Health | Route::Models | Route::Model => matches!(method, "GET" | "HEAD"),
-        Route::Chat => method == "POST",
+    let (allowed, methods) = match route {
+        Route::Health | Route::Models | Route::Model => (matches!(method, "GET" | "HEAD"), "GET"),
+        Route::Generate(_) | Route::CountTokens => (method == "POST", "POST"),
     };
     if !allowed {
-        let allowed = if route == Route::Chat { "POST" } else { "GET" };
-        return Err(ApiError::MethodNotAllowed { allowed });
+        return Err(ApiError::MethodNotAllowed { allowed: methods });
     }
     if route != Route::Health {
         check_proxy_key(state, req)?;
@@ -108,13 +115,14 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
         Route::Health => Ok(health(state)),
         Route::Models => models(state, req),
         Route::Model => model(state, req),
-        Route::Chat if state.shutdown.asked() => Err(ApiError::Unavailable {
+        Route::CountTokens => count_tokens(state, req),
+        Route::Generate(_) if state.shutdown.asked() => Err(ApiError::Unavailable {
             status: 503,
             code: "shutting_down",
             message: "the proxy is shutting down; try again in a moment".into(),
             retry_after: Some(5),
         }),
-        Route::Chat => Ok(chat_completions(state, req)),
+        Route::Generate(protocol) => Ok(generate(state, req, protocol)),
     }
 }
 
@@ -136,18 +144,25 @@ fn admin_shutdown(state: &AppState, req: &HttpRequest) -> Result<Reply, ApiError
     Ok(Reply::json(200, br#"{"status":"shutting down"}"#.to_vec()))
 }
 
-/// When `PROXY_API_KEY` is set, the client must send it as a Bearer token.
+/// When `PROXY_API_KEY` is set, the client must send it: as a Bearer token (OpenAI's SDKs,
+/// and Anthropic's with `ANTHROPIC_AUTH_TOKEN`) or as `x-api-key` (Anthropic's SDKs with an
+/// API key).
 fn check_proxy_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let config = state.config();
     let Some(expected) = config.proxy_api_key.as_deref() else {
         return Ok(());
     };
-    let sent = req
+    let bearer = req
         .header("Authorization")
         .and_then(|v| v.trim().strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    if constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+        .map(str::trim);
+    let api_key = req.header("x-api-key").map(str::trim);
+    let matches = |sent: Option<&str>| {
+        sent.is_some_and(|sent| constant_time_eq(sent.as_bytes(), expected.as_bytes()))
+    };
+    // Both are compared, whichever is present, so the time taken says nothing of which.
+    let (by_bearer, by_api_key) = (matches(bearer), matches(api_key));
+    if by_bearer || by_api_key {
         Ok(())
     } else {
         Err(ApiError::ProxyKeyRequired)

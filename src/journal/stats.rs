@@ -76,6 +76,9 @@ pub enum Outcome {
 pub struct CallSummary {
     /// Local time, ISO 8601 with microseconds.
     pub time: String,
+    /// The protocol's route (`chat`, `responses`, `messages`); absent in older lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
     pub model: Option<String>,
     /// Masked.
     pub key: Option<String>,
@@ -345,6 +348,7 @@ mod tests {
     fn call(outcome: Outcome, attempts: u32) -> CallSummary {
         CallSummary {
             time: local_timestamp(),
+            route: Some("chat".into()),
             model: Some("m:free".into()),
             key: Some("sk-or-v1-abc...xyz".into()),
             status: 200,

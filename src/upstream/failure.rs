@@ -97,7 +97,9 @@ pub(crate) fn classify_status(status: u16, body: &[u8], retry_after: Option<&str
     let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let error = &parsed["error"];
     let message = error["message"].as_str().unwrap_or("");
-    classify_error(status, message, error.get("metadata"), retry_after)
+    // Anthropic-shaped bodies (OpenRouter's `/messages`) may hold the metadata beside `error`.
+    let metadata = error.get("metadata").or_else(|| parsed.get("metadata"));
+    classify_error(status, message, metadata, retry_after)
 }
 
 /// Classifies an upstream error from its parts: the status (for a 200 carrying an error

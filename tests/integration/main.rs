@@ -9,6 +9,8 @@ mod foundation;
 mod front_door;
 mod hostile;
 mod max_tokens;
+mod messages;
 mod operations;
+mod responses;
 mod retry_signals;
 mod secrets;
