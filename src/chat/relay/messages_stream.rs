@@ -6,7 +6,8 @@
 //! still be followed by an `error` event that leaves the call retryable. When the model only
 //! thought (thinking blocks, no text block, no tool use), a text block carrying the thinking
 //! goes out just before `message_delta`, so that the message the client assembles has text.
-//! A stream that fails after the answer began ends with Anthropic's `event: error`.
+//! A stream that fails after the answer began ends with Anthropic's `event: error`. OpenRouter's
+//! trailing `[DONE]`, not part of Anthropic's protocol, is left out.
 
 use serde_json::{Value, json};
 
@@ -187,8 +188,11 @@ impl StreamObserver for MessagesStream {
         end
     }
 
+    /// OpenRouter ends a Messages stream with `event: data` / `data: [DONE]`, which Anthropic's
+    /// API never sends and Anthropic's Python SDK fails on (it parses every named event as
+    /// JSON): the stream ends at `message_stop`, as Anthropic's own does.
     fn passes_done(&self) -> bool {
-        true
+        false
     }
 }
 

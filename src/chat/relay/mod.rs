@@ -6,7 +6,8 @@
 //! [`StreamObserver`] reads each event and writes what the relay adds: when the model
 //! reasoned but never answered, the reasoning as the protocol's text; when the upstream failed
 //! or closed early, the protocol's own error event. Chat streams end with the relay's
-//! `data: [DONE]`; Responses and Messages streams end as OpenRouter ended them.
+//! `data: [DONE]`, Responses streams with OpenRouter's, Messages streams at `message_stop`
+//! (Anthropic's protocol has no `[DONE]`).
 //!
 //! The parts: [`sse`] frames events, the observers (`chat_stream`, `responses_stream`,
 //! `messages_stream`) learn from them and write the closing events, [`end`] says how a

@@ -53,7 +53,8 @@ pub(crate) trait StreamObserver: Send {
     ) -> StreamEnd;
 
     /// Whether the upstream's `data: [DONE]` is passed on as it came, after the closing
-    /// events; otherwise the observer writes its own in `close`.
+    /// events; otherwise it is left out (and the observer writes its own in `close` when the
+    /// protocol has one).
     fn passes_done(&self) -> bool;
 }
 
