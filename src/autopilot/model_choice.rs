@@ -67,9 +67,9 @@ pub(crate) fn resolve(
 
 /// Without paid models allowed, checks the request fields that could reach a paid model or a
 /// billed feature behind `model`'s back: each entry of `models` (OpenRouter's own fallback
-/// list) is resolved like `model` and replaced by the free id it maps to; `plugins` and
-/// `web_search_options` (billed web search and the like) are refused. Returns whether the
-/// body changed.
+/// list) and each `model` of `fallbacks` (the same in Anthropic's Messages API) is resolved
+/// like `model` and replaced by the free id it maps to; `plugins` and `web_search_options`
+/// (billed web search and the like) are refused. Returns whether the body changed.
 pub(crate) fn guard_paid_features(
     body: &mut Value,
     catalog: &Snapshot,
@@ -84,36 +84,54 @@ pub(crate) fn guard_paid_features(
             return Err(ModelRefused::BilledFeature { field });
         }
     }
-    let Some(models) = body.get_mut("models").and_then(Value::as_array_mut) else {
-        return Ok(false);
-    };
     let mut changed = false;
-    for (index, entry) in models.iter_mut().enumerate() {
-        let Some(name) = entry.as_str() else {
-            return Err(ModelRefused::NotAnId { index });
+    for field in ["models", "fallbacks"] {
+        let Some(entries) = body.get_mut(field).and_then(Value::as_array_mut) else {
+            continue;
         };
-        match resolve(Some(name), catalog, false) {
-            Ok(Target::Pinned { id, .. }) => {
-                if id != name {
-                    *entry = Value::String(id);
-                    changed = true;
-                }
-            }
-            Ok(Target::Auto) => {
-                return Err(ModelRefused::NotAModel {
-                    index,
-                    name: name.to_string(),
-                });
-            }
-            Err(reason) => {
-                return Err(ModelRefused::Fallback {
-                    index,
-                    reason: Box::new(reason),
-                });
-            }
+        for (index, entry) in entries.iter_mut().enumerate() {
+            // `fallbacks` entries are `{"model": id}`; `models` entries are the id itself.
+            let slot = match (field, entry) {
+                ("fallbacks", Value::Object(fallback)) => fallback.get_mut("model"),
+                ("models", entry) => Some(entry),
+                _ => None,
+            };
+            let Some(slot) = slot else {
+                return Err(ModelRefused::NotAnId { field, index });
+            };
+            changed |= free_fallback(slot, catalog, field, index)?;
         }
     }
     Ok(changed)
+}
+
+/// Resolves one fallback model id in place; returns whether it changed.
+fn free_fallback(
+    slot: &mut Value,
+    catalog: &Snapshot,
+    field: &'static str,
+    index: usize,
+) -> Result<bool, ModelRefused> {
+    let Some(name) = slot.as_str() else {
+        return Err(ModelRefused::NotAnId { field, index });
+    };
+    match resolve(Some(name), catalog, false) {
+        Ok(Target::Pinned { id, .. }) if id != name => {
+            *slot = Value::String(id);
+            Ok(true)
+        }
+        Ok(Target::Pinned { .. }) => Ok(false),
+        Ok(Target::Auto) => Err(ModelRefused::NotAModel {
+            field,
+            index,
+            name: name.to_string(),
+        }),
+        Err(reason) => Err(ModelRefused::Fallback {
+            field,
+            index,
+            reason: Box::new(reason),
+        }),
+    }
 }
 
 /// What a request needs from a model.
@@ -357,6 +375,20 @@ mod tests {
         }
         let mut plain = json!({"messages": [], "plugins": []});
         assert!(!guard_paid_features(&mut plain, &c).unwrap());
+        // Anthropic's `fallbacks`: `{"model": id}` entries, checked the same way.
+        let mut body = json!({"fallbacks": [{"model": "meta-llama/llama-3.3-70b-instruct"}]});
+        assert!(guard_paid_features(&mut body, &c).unwrap());
+        assert_eq!(
+            body["fallbacks"][0]["model"],
+            "meta-llama/llama-3.3-70b-instruct:free"
+        );
+        let mut body = json!({"fallbacks": [{"model": "anthropic/claude-opus-4"}]});
+        let e = guard_paid_features(&mut body, &c).unwrap_err();
+        assert!(e.to_string().starts_with("fallbacks[0]:"), "{e}");
+        assert_eq!(e.field(), Some("fallbacks"));
+        let mut body = json!({"fallbacks": ["anthropic/claude-opus-4"]});
+        let e = guard_paid_features(&mut body, &c).unwrap_err();
+        assert_eq!(e.to_string(), "fallbacks[0] must be a model id");
     }
 
     #[test]

@@ -539,3 +539,15 @@ fn the_http_edges_own_refusals_speak_anthropic_on_its_routes() {
     assert_eq!(r.header("x-should-retry"), Some("false"));
     smuggling("/v1/chat/completions").expect_error(400);
 }
+
+#[test]
+fn paid_models_cannot_sneak_in_through_anthropics_fallbacks() {
+    let proxy = start(&[]);
+    let body = json!({"model": "auto", "max_tokens": 64,
+        "fallbacks": [{"model": "anthropic/claude-opus-4"}],
+        "messages": [{"role": "user", "content": "x"}]});
+    let r = post_messages(proxy.addr, &body.to_string(), &[]);
+    let message = expect_anthropic_error(&r, 400, "invalid_request_error");
+    assert!(message.starts_with("fallbacks[0]:"), "{message}");
+    assert!(proxy.fake.model_calls().is_empty());
+}
