@@ -39,10 +39,10 @@ use crate::chat::relay::sse::EventReader;
 use crate::journal::call_record::CallRecord;
 use crate::util::secret::Redactor;
 
-/// Until the answer begins, the relay reads ahead at most this many pieces, or this many
-/// bytes, holding them back so that a failure can still be retried; past either, it lets
-/// them go as if the answer had begun.
-const READ_AHEAD_PIECES: usize = 64;
+/// Until the answer begins, the relay reads ahead at most this many bytes, holding them back
+/// so that a failure can still be retried; past that, it lets them go as if the answer had
+/// begun. (Keep-alive comments while a slow provider starts are a few dozen bytes each;
+/// `response.created` echoes the request's instructions and tools, tens of KiB.)
 const READ_AHEAD_BYTES: usize = 256 << 10;
 
 pub(crate) struct SseRelay<R: Read> {
@@ -97,10 +97,7 @@ impl<R: Read + Send> SseRelay<R> {
     ) -> Result<SseRelay<R>, EarlyFailure> {
         let mut relay = SseRelay::from_events(EventReader::new(reader), observer);
         let mut held = 0;
-        while relay.state.progress() == Progress::Waiting
-            && !relay.done
-            && relay.pending.len() < READ_AHEAD_PIECES
-            && held < READ_AHEAD_BYTES
+        while relay.state.progress() == Progress::Waiting && !relay.done && held < READ_AHEAD_BYTES
         {
             let mut piece = Vec::new();
             let mut text = String::new();

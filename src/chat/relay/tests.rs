@@ -384,3 +384,35 @@ fn a_long_streams_capture_says_how_much_it_cut() {
             > cut["events"]["kept_bytes"].as_u64().unwrap()
     );
 }
+
+#[test]
+fn preambles_are_held_back_so_an_error_among_them_is_early() {
+    use crate::chat::relay::messages_stream::MessagesStream;
+    use crate::chat::relay::responses_stream::ResponsesStream;
+    let messages = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"m\"}}\n\n",
+        "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+    );
+    let failure = SseRelay::start(messages.as_bytes(), Box::new(MessagesStream::default()));
+    assert!(matches!(failure, Err(EarlyFailure::ErrorEvent(e)) if e["type"] == "overloaded_error"));
+    let responses = "data: {\"type\":\"response.created\",\"response\":{\"id\":\"r\"}}\n\n";
+    let failure = SseRelay::start(responses.as_bytes(), Box::new(ResponsesStream::default()));
+    assert!(
+        matches!(failure, Err(EarlyFailure::NoEvent)),
+        "created, then the end"
+    );
+}
+
+#[test]
+fn read_ahead_stops_at_its_limit() {
+    // Keep-alive comments past the limit: the relay stops holding them and starts the reply,
+    // rather than hold an endless preamble.
+    let comments = ": OPENROUTER PROCESSING\n\n".repeat(20_000);
+    let input =
+        format!("{comments}data: {{\"choices\":[{{\"delta\":{{\"content\":\"x\"}}}}]}}\n\n");
+    let relay = SseRelay::start(input.as_bytes(), chat()).unwrap();
+    let held: usize = relay.pending.iter().map(|(piece, _)| piece.len()).sum();
+    assert!((256 << 10..(256 << 10) + 64).contains(&held), "{held}");
+    assert_eq!(relay.state.progress(), Progress::Waiting);
+}
