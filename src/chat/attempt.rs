@@ -112,8 +112,9 @@ pub(crate) fn attempt(
     }
 }
 
-/// A 200 (or a first event) carrying an error envelope: a failure classified by the status,
-/// message and metadata inside, and never fatal, since the request itself was accepted.
+/// A 200 (or an error event before the answer began) carrying an error: a failure classified
+/// by the status, message and metadata inside, and never fatal, since the request itself was
+/// accepted.
 fn envelope_failure(error: ApiError) -> (Failure, ApiError) {
     let failure = match &error {
         ApiError::Upstream {

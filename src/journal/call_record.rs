@@ -1,6 +1,6 @@
-//! The record of one chat call in debug mode: what the client sent, each upstream attempt,
-//! and how the call ended. Finishing it counts the call in the daily statistics, appends it to
-//! the call log and writes its capture.
+//! The record of one generation call (chat completions, Responses or Messages) in debug mode:
+//! its route, what the client sent, each upstream attempt, and how the call ended. Finishing it
+//! counts the call in the daily statistics, appends it to the call log and writes its capture.
 //!
 //! A record is finished exactly once: explicitly, before the last bytes of the answer leave
 //! (so that a crash right after cannot lose a call the client fully received), or, for a
