@@ -81,7 +81,7 @@ impl ResponsesStream {
     /// adding the reasoning as a message, then the completed event listing it.
     fn complete(&mut self, raw: &[u8], mut event: Value, text: &mut String) -> Option<Vec<u8>> {
         let output = event["response"]["output"].as_array()?;
-        if self.fixed || has_answer(output) {
+        if self.fixed || self.saw_answer || has_answer(output) {
             return None;
         }
         let reasoning = reasoning_only(output)
@@ -340,6 +340,18 @@ mod tests {
             completed["response"]["output"][1]["content"][0]["text"],
             "It is 4."
         );
+    }
+
+    #[test]
+    fn streamed_text_is_an_answer_even_when_the_completed_output_is_empty() {
+        let (_, text, out) = observe_all(&[
+            CREATED,
+            r#"{"type":"response.reasoning_text.delta","output_index":0,"item_id":"rs_1","content_index":0,"delta":"Hmm.","sequence_number":1}"#,
+            r#"{"type":"response.output_text.delta","output_index":1,"item_id":"m","content_index":0,"delta":"Four.","sequence_number":2}"#,
+            r#"{"type":"response.completed","response":{"id":"gen-1","status":"completed","output":[]},"sequence_number":3}"#,
+        ]);
+        assert_eq!(text, "Four.");
+        assert_eq!(data(&out).len(), 4, "nothing added: {out}");
     }
 
     #[test]
