@@ -142,7 +142,7 @@ try {
   await page.selectOption("#f-model", someModel);
   await page.waitForFunction((m) => [...document.querySelectorAll("#calls-body tr.click")].every((r) => r.children[1].textContent === m), someModel);
   await page.selectOption("#f-model", "");
-  await page.selectOption("#f-route", "/v1/chat/completions"); await waitInfo(4);
+  await page.selectOption("#f-route", "chat"); await waitInfo(4);
   await page.selectOption("#f-route", "");
   const keyId = (await api("/keys")).keys[0].id;
   await page.selectOption("#f-key", keyId); await waitInfo(3);

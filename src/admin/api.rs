@@ -17,9 +17,10 @@ use crate::admin::{access, keys, models, page, status, usage};
 use crate::api::error::ApiError;
 use crate::api::message::{HttpRequest, Reply};
 use crate::app::state::AppState;
-use crate::chat::handler::chat_completions;
+use crate::chat::handler::generate;
+use crate::chat::protocol::Protocol;
 use crate::chat::request::{check_content_type, read_body};
-use crate::util::text::percent_decode;
+use crate::util::text::{decode_path_segment, decode_query_value};
 
 /// The largest body a console call may send (a key, a model id): 64 KiB.
 pub(crate) const MAX_BODY_BYTES: u64 = 64 << 10;
@@ -82,7 +83,7 @@ pub(crate) fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, A
             message: "the proxy is shutting down; try again in a moment".into(),
             retry_after: Some(5),
         }),
-        ("POST", Route::Chat) => Ok(chat_completions(state, req)),
+        ("POST", Route::Chat) => Ok(generate(state, req, Protocol::Chat)),
         (_, route) => Err(ApiError::MethodNotAllowed {
             allowed: allowed(&route),
         }),
@@ -101,13 +102,13 @@ fn route_of(rest: &str) -> Option<Route> {
     Some(match parts.as_slice() {
         ["status"] => Route::Status,
         ["keys"] => Route::Keys,
-        ["keys", id] if !id.is_empty() => Route::Key(percent_decode(id)),
-        ["keys", id, tail] if !id.is_empty() => Route::KeySwitch(percent_decode(id), switch(tail)?),
+        ["keys", id] if !id.is_empty() => Route::Key(segment(id)),
+        ["keys", id, tail] if !id.is_empty() => Route::KeySwitch(segment(id), switch(tail)?),
         ["models"] => Route::Models,
         ["models", "refresh"] => Route::ModelsRefresh,
         ["models", .., tail] if parts.len() >= 3 => {
             let id = rest.strip_prefix("models/")?.strip_suffix(tail)?;
-            let id = percent_decode(id.strip_suffix('/')?);
+            let id = segment(id.strip_suffix('/')?);
             if id.is_empty() {
                 return None;
             }
@@ -115,10 +116,15 @@ fn route_of(rest: &str) -> Option<Route> {
         }
         ["usage"] => Route::Usage,
         ["calls"] => Route::Calls,
-        ["calls", id, "capture"] if !id.is_empty() => Route::Capture(percent_decode(id)),
+        ["calls", id, "capture"] if !id.is_empty() => Route::Capture(segment(id)),
         ["chat"] => Route::Chat,
         _ => return None,
     })
+}
+
+/// A path segment of the API decoded; kept as sent when it is not valid percent-encoding.
+fn segment(text: &str) -> String {
+    decode_path_segment(text).unwrap_or_else(|| text.to_string())
 }
 
 fn allowed(route: &Route) -> &'static str {
@@ -151,7 +157,7 @@ pub(crate) fn refusal(status: u16, code: &'static str, message: impl Into<String
 /// A query parameter, percent-decoded; empty counts as absent.
 pub(crate) fn param(req: &HttpRequest, name: &str) -> Option<String> {
     req.query_param(name)
-        .map(percent_decode)
+        .map(decode_query_value)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
 }

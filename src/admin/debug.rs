@@ -13,7 +13,7 @@ use crate::api::error::ApiError;
 use crate::api::message::{HttpRequest, Reply};
 use crate::app::state::AppState;
 use crate::util::clock::stats_day;
-use crate::util::text::percent_decode;
+use crate::util::text::decode_query_value;
 use crate::util::time_format::day_name;
 
 /// Days in `/debug/stats`.
@@ -106,7 +106,7 @@ fn calls(state: &AppState, req: &HttpRequest) -> Value {
     };
     let matching: Vec<_> = all
         .into_iter()
-        .filter(|c| model.is_none_or(|m| c.model.as_deref() == Some(&percent_decode(m))))
+        .filter(|c| model.is_none_or(|m| c.model.as_deref() == Some(&decode_query_value(m))))
         .filter(|c| {
             status.is_none_or(|s| {
                 let outcome = serde_json::to_value(c.outcome).unwrap_or_default();

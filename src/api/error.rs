@@ -29,6 +29,10 @@ pub enum ApiError {
     NotFound {
         path: String,
     },
+    /// `GET /v1/models/{id}` for a model the proxy does not serve.
+    ModelNotFound {
+        id: String,
+    },
     MethodNotAllowed {
         allowed: &'static str,
     },
@@ -104,7 +108,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::ProxyKeyRequired | ApiError::NoApiKey => 401,
-            ApiError::NotFound { .. } => 404,
+            ApiError::NotFound { .. } | ApiError::ModelNotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::QueueTimeout { .. } | ApiError::QueueFull { .. } => 503,
             ApiError::UpstreamUnreachable { .. } => 502,
@@ -120,6 +124,10 @@ impl ApiError {
 
     /// The OpenAI `type` field.
     fn kind(&self) -> &'static str {
+        if let ApiError::ModelNotFound { .. } = self {
+            // What OpenAI itself answers for an unknown model.
+            return "invalid_request_error";
+        }
         match self.status() {
             401 => "authentication_error",
             403 => "permission_error",
@@ -148,6 +156,7 @@ impl ApiError {
             ApiError::ProxyKeyRequired => "invalid_proxy_key",
             ApiError::NoApiKey => "missing_openrouter_key",
             ApiError::NotFound { .. } => "not_found",
+            ApiError::ModelNotFound { .. } => "model_not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::QueueTimeout { .. } => "queue_timeout",
             ApiError::QueueFull { .. } => "queue_full",
@@ -181,13 +190,41 @@ impl ApiError {
         self
     }
 
-    /// The `Retry-After` value to send, in seconds, when waiting helps.
+    /// The `Retry-After` value to send, in seconds, when waiting helps. Every 429 and 503
+    /// has one: the callers fill in what they know (OpenRouter's header, the rest the proxy
+    /// gives a key or a model), and a status that came without either says a second.
     fn retry_after(&self) -> Option<String> {
-        match self {
+        let known = match self {
             ApiError::QueueTimeout { .. } | ApiError::QueueFull { .. } => Some("5".into()),
             ApiError::Upstream { retry_after, .. } => retry_after.clone(),
             ApiError::Unavailable { retry_after, .. } => retry_after.map(|s| s.to_string()),
             _ => None,
+        };
+        match self.status() {
+            429 | 503 => Some(known.unwrap_or_else(|| "1".into())),
+            _ => known,
+        }
+    }
+
+    /// Whether the same request, sent again soon, cannot succeed: the request itself is
+    /// wrong, or a limit holds for the rest of the day. Such replies say `x-should-retry:
+    /// false`, which the OpenAI and Anthropic SDKs obey. (A reply after upstream attempts
+    /// says it too; `chat/` adds it there.)
+    pub fn hopeless(&self) -> bool {
+        match self {
+            ApiError::Unavailable { code, .. } => {
+                matches!(*code, "free_quota_exhausted" | "all_keys_rejected")
+            }
+            ApiError::Refused { status, .. } => !matches!(status, 408 | 503),
+            ApiError::Upstream { .. }
+            | ApiError::UpstreamInvalid { .. }
+            | ApiError::UpstreamUnreachable { .. }
+            | ApiError::UpstreamTimeout { .. }
+            | ApiError::QueueTimeout { .. }
+            | ApiError::QueueFull { .. }
+            | ApiError::Internal { .. }
+            | ApiError::ClientGone => false,
+            _ => (400..500).contains(&self.status()),
         }
     }
 
@@ -213,12 +250,21 @@ impl ApiError {
         json!({ "error": error })
     }
 
-    /// The whole reply: status, JSON body, and `Retry-After` or `Allow` when they apply.
+    /// The whole reply: status, JSON body, and `Retry-After`, `x-should-retry` or `Allow`
+    /// when they apply.
     pub fn into_reply(self) -> Reply {
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        self.reply_with_body(body)
+    }
+
+    /// The reply with `body` (in whichever shape the route speaks) and this error's headers.
+    pub(crate) fn reply_with_body(self, body: Vec<u8>) -> Reply {
         let mut reply = Reply::json(self.status(), body);
         if let Some(secs) = self.retry_after() {
             reply = reply.with_header("Retry-After", secs);
+        }
+        if self.hopeless() {
+            reply = reply.no_retry();
         }
         if let ApiError::MethodNotAllowed { allowed } = self {
             reply = reply.with_header("Allow", allowed);
@@ -241,8 +287,8 @@ impl fmt::Display for ApiError {
                 "the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"
             ),
             ApiError::ProxyKeyRequired => f.write_str(
-                "this proxy needs its key: send 'Authorization: Bearer <PROXY_API_KEY>' \
-                 (the value of PROXY_API_KEY in the proxy's .env)",
+                "this proxy needs its key: send 'Authorization: Bearer <PROXY_API_KEY>' or \
+                 'x-api-key: <PROXY_API_KEY>' (the value of PROXY_API_KEY in the proxy's .env)",
             ),
             ApiError::NoApiKey => f.write_str(
                 "no OpenRouter key is configured: set OPENROUTER_API_KEY in .env \
@@ -251,8 +297,15 @@ impl fmt::Display for ApiError {
             ApiError::NotFound { path } => write!(
                 f,
                 "no route for {}; this proxy serves POST /v1/chat/completions, \
-                 GET /v1/models and GET /health",
+                 POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens, \
+                 GET /v1/models, GET /v1/models/{{id}} and GET /health",
                 crate::util::text::clip(path, 200)
+            ),
+            ApiError::ModelNotFound { id } => write!(
+                f,
+                "the model '{}' is not served here: GET /v1/models lists the models this proxy \
+                 serves (free models only, unless ALLOW_PAID_MODELS is set)",
+                crate::util::text::clip(id, 200)
             ),
             ApiError::MethodNotAllowed { allowed } => {
                 write!(f, "method not allowed here; use {allowed}")
@@ -306,8 +359,31 @@ impl std::error::Error for ApiError {}
 /// envelope), keeping OpenRouter's message, code and metadata.
 pub fn from_upstream(status: u16, body: &[u8], retry_after: Option<String>) -> ApiError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let error = parsed.as_ref().and_then(|v| v.get("error"));
-    from_upstream_error(status, error, body, retry_after)
+    let mut error = parsed.as_ref().and_then(|v| v.get("error")).cloned();
+    // Anthropic-shaped errors (OpenRouter's `/messages`) may carry metadata beside `error`.
+    if let (Some(Value::Object(fields)), Some(metadata)) =
+        (&mut error, parsed.as_ref().and_then(|v| v.get("metadata")))
+    {
+        fields.entry("metadata").or_insert_with(|| metadata.clone());
+    }
+    from_upstream_error(status, error.as_ref(), body, retry_after)
+}
+
+/// The status an Anthropic error `type` stands for, for an error that gives no code.
+fn anthropic_status(error: &Value) -> Option<u16> {
+    Some(match error.get("type")?.as_str()? {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "billing_error" => 402,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "api_error" => 500,
+        "timeout_error" => 504,
+        "overloaded_error" => 529,
+        _ => return None,
+    })
 }
 
 /// Builds the error for OpenRouter's `error` object (when there is one) in an answer with
@@ -331,16 +407,29 @@ pub(crate) fn from_upstream_error(
                 format!("OpenRouter answered HTTP {status}: {text}")
             }
         });
+    let metadata = error.and_then(|e| e.get("metadata")).cloned();
     let message = if status == 401 {
         format!("OpenRouter refused the key ({message}); check OPENROUTER_API_KEY in .env")
     } else {
-        message
+        match provider_text(metadata.as_ref()) {
+            // The provider's own words say what happened; OpenRouter's are often generic.
+            Some(raw) if !raw.contains(message.as_str()) => {
+                let provider = metadata
+                    .as_ref()
+                    .and_then(|m| m["provider_name"].as_str())
+                    .map(|p| format!(", {}", crate::util::text::clip(p, 60)))
+                    .unwrap_or_default();
+                format!("{raw} (OpenRouter: {message}{provider})")
+            }
+            Some(raw) => raw,
+            None => message,
+        }
     };
     let code = error
         .and_then(|e| e.get("code"))
         .cloned()
+        .or_else(|| error.and_then(anthropic_status).map(Value::from))
         .unwrap_or(Value::from(status));
-    let metadata = error.and_then(|e| e.get("metadata")).cloned();
     // A 200 carrying an error envelope is still an error: use its code when it is a status.
     let status = if (400..600).contains(&status) {
         status
@@ -357,6 +446,21 @@ pub(crate) fn from_upstream_error(
         metadata,
         retry_after,
     }
+}
+
+/// The provider's own error text in OpenRouter's `metadata.raw` (a sentence, or a provider's
+/// JSON error whose message is taken), trimmed and clipped; `None` when there is none.
+fn provider_text(metadata: Option<&Value>) -> Option<String> {
+    let raw = metadata?.get("raw")?.as_str()?.trim();
+    let parsed: Option<Value> = serde_json::from_str(raw).ok();
+    let text = match &parsed {
+        Some(v) if v.is_object() => [&v["error"]["message"], &v["message"], &v["error"]]
+            .into_iter()
+            .find_map(Value::as_str)?,
+        _ => raw,
+    };
+    let text = text.trim();
+    (!text.is_empty()).then(|| crate::util::text::clip(text, 400))
 }
 
 #[cfg(test)]
@@ -433,6 +537,94 @@ mod tests {
             for field in ["message", "type", "code"] {
                 assert!(!body["error"][field].is_null(), "{field} missing in {body}");
             }
+        }
+    }
+
+    #[test]
+    fn the_providers_words_come_first() {
+        let body =
+            include_str!("../../tests/fixtures/openrouter/errors/provider-rate-limited_429.json");
+        let e = from_upstream(429, body.as_bytes(), None);
+        let message = e.to_string();
+        assert!(
+            message
+                .starts_with("deepseek/deepseek-v4-pro-0813 is temporarily rate-limited upstream."),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("(OpenRouter: Provider returned error, DeepInfra)"),
+            "{message}"
+        );
+        // A provider's JSON error gives its message; no raw text leaves the message alone.
+        let json_raw = r#"{"error":{"message":"Provider returned error","code":502,"metadata":{"raw":"{\"error\":{\"message\":\"upstream model crashed\"}}"}}}"#;
+        let e = from_upstream(502, json_raw.as_bytes(), None);
+        assert!(e.to_string().starts_with("upstream model crashed ("), "{e}");
+        let e = from_upstream(429, PER_DAY.as_bytes(), None);
+        assert!(
+            e.to_string()
+                .starts_with("Rate limit exceeded: free-models-per-day.")
+        );
+    }
+
+    #[test]
+    fn every_429_and_503_says_when_to_come_back() {
+        let bare = [
+            from_upstream(429, b"{}", None),
+            from_upstream(503, b"busy", None),
+            ApiError::Refused {
+                status: 503,
+                message: "busy".into(),
+            },
+        ];
+        for e in bare {
+            let reply = e.into_reply();
+            assert_eq!(reply.header("Retry-After"), Some("1"));
+        }
+        let e = from_upstream(429, b"{}", Some("17".into()));
+        assert_eq!(e.into_reply().header("Retry-After"), Some("17"));
+        let e = from_upstream(502, b"{}", None);
+        assert_eq!(e.into_reply().header("Retry-After"), None);
+    }
+
+    #[test]
+    fn replies_that_retrying_cannot_fix_tell_sdks_not_to() {
+        let table: [(ApiError, bool); 8] = [
+            (ApiError::bad_request("no", None), true),
+            (ApiError::ModelNotFound { id: "x".into() }, true),
+            (ApiError::ProxyKeyRequired, true),
+            (
+                ApiError::Unavailable {
+                    status: 429,
+                    code: "free_quota_exhausted",
+                    message: "done for today".into(),
+                    retry_after: Some(3600),
+                },
+                true,
+            ),
+            (
+                ApiError::Unavailable {
+                    status: 429,
+                    code: "free_rate_limited",
+                    message: "a minute".into(),
+                    retry_after: Some(30),
+                },
+                false,
+            ),
+            (ApiError::QueueFull { waiting: 9 }, false),
+            (
+                ApiError::Refused {
+                    status: 408,
+                    message: "slow".into(),
+                },
+                false,
+            ),
+            (from_upstream(429, b"{}", None), false),
+        ];
+        for (error, hopeless) in table {
+            let shown = format!("{error:?}");
+            let reply = error.into_reply();
+            let header = reply.header("x-should-retry");
+            assert_eq!(header == Some("false"), hopeless, "{shown}");
         }
     }
 }

@@ -106,4 +106,21 @@ impl Reply {
         self.model = model;
         self
     }
+
+    /// Tells SDKs not to send the request again (`x-should-retry: false`, which the OpenAI
+    /// and Anthropic SDKs obey); said once however often it is asked.
+    pub fn no_retry(self) -> Reply {
+        if self.header("x-should-retry").is_some() {
+            return self;
+        }
+        self.with_header("x-should-retry", "false")
+    }
+
+    /// The first header with this name (names compare without regard to case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }

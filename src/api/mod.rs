@@ -4,4 +4,5 @@
 
 pub(crate) mod client_watch;
 pub(crate) mod error;
+pub(crate) mod error_shape;
 pub(crate) mod message;

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::autopilot::model::Model;
-use crate::autopilot::model_view::openai_entry;
+use crate::autopilot::model_view::{anthropic_entry, anthropic_list, openai_entry};
 use crate::upstream::client::{Upstream, UpstreamError};
 use crate::util::fs::write_durably;
 use crate::util::sync::{lock, read, write};
@@ -25,21 +25,21 @@ use crate::util::sync::{lock, read, write};
 /// The model list is a few hundred KiB; refuse anything absurd.
 const MAX_LIST_BYTES: u64 = 64 << 20;
 
-/// An immutable view of the catalog. Models disabled in the console stay in `models` (the
-/// console lists them) but are hidden from everything that serves calls: [`Snapshot::get`],
-/// [`Snapshot::free_models`], the `/v1/models` bodies and the largest context.
+/// An immutable view of the catalog.
 #[derive(Default)]
 pub struct Snapshot {
-    /// Every model of the list, disabled ones included.
     pub(crate) models: Vec<Arc<Model>>,
-    /// Each model's `/v1/models` entry, serialized, in the order of `models`.
-    entries: Arc<Vec<Vec<u8>>>,
     by_id: HashMap<String, usize>,
+    /// Each model's `/v1/models` entry, in the order of `models`.
+    entries: Arc<Vec<Value>>,
     /// Ids disabled in the console (some may name models the list no longer has).
     disabled: Arc<HashSet<String>>,
-    /// `/v1/models` bodies, ready to send: free models only, and all models.
+    /// `/v1/models` bodies, ready to send: free models only, and all models; then the same
+    /// in the shape of Anthropic's Models API. Models disabled in the console are left out.
     free_list: Vec<u8>,
     full_list: Vec<u8>,
+    anthropic_free_list: Vec<u8>,
+    anthropic_full_list: Vec<u8>,
     /// When this list was fetched from OpenRouter (or written to the cache).
     pub fetched_at: Option<SystemTime>,
     /// The largest context among free models, and among all (asked on every chat call).
@@ -56,7 +56,7 @@ impl Snapshot {
             let Some(model) = Model::from_json(entry) else {
                 continue;
             };
-            entries.push(serde_json::to_vec(&openai_entry(entry, &model)).unwrap_or_default());
+            entries.push(openai_entry(entry, &model));
             models.push(Arc::new(model));
         }
         Some(Snapshot::assemble(
@@ -79,7 +79,7 @@ impl Snapshot {
 
     fn assemble(
         models: Vec<Arc<Model>>,
-        entries: Arc<Vec<Vec<u8>>>,
+        entries: Arc<Vec<Value>>,
         disabled: Arc<HashSet<String>>,
         fetched_at: Option<SystemTime>,
     ) -> Snapshot {
@@ -88,23 +88,22 @@ impl Snapshot {
             .enumerate()
             .map(|(i, m)| (m.id.clone(), i))
             .collect();
-        // The same bytes `json!({"object": "list", "data": data})` gives, without parsing
-        // each entry again.
-        let body = |free_only: bool| {
-            let mut out = br#"{"data":["#.to_vec();
-            let listed = models
+        let shown = |free_only: bool| -> Vec<&Value> {
+            models
                 .iter()
                 .zip(entries.iter())
-                .filter(|(m, _)| (m.free || !free_only) && !disabled.contains(&m.id));
-            for (n, (_, entry)) in listed.enumerate() {
-                if n > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(entry);
-            }
-            out.extend_from_slice(br#"],"object":"list"}"#);
-            out
+                .filter(|(m, _)| (m.free || !free_only) && !disabled.contains(&m.id))
+                .map(|(_, e)| e)
+                .collect()
         };
+        let openai = |data: &[&Value]| {
+            serde_json::to_vec(&json!({"object": "list", "data": data})).unwrap_or_default()
+        };
+        let anthropic = |data: &[&Value]| {
+            let data: Vec<Value> = data.iter().map(|e| anthropic_entry(e)).collect();
+            serde_json::to_vec(&anthropic_list(&data)).unwrap_or_default()
+        };
+        let (free, all) = (shown(true), shown(false));
         let largest = |free_only: bool| {
             models
                 .iter()
@@ -114,8 +113,10 @@ impl Snapshot {
         };
         let max_context = (largest(true), largest(false));
         Snapshot {
-            free_list: body(true),
-            full_list: body(false),
+            free_list: openai(&free),
+            full_list: openai(&all),
+            anthropic_free_list: anthropic(&free),
+            anthropic_full_list: anthropic(&all),
             models,
             entries,
             by_id,
@@ -171,6 +172,22 @@ impl Snapshot {
         } else {
             &self.free_list
         }
+    }
+
+    /// The same list in the shape of Anthropic's Models API.
+    pub(crate) fn anthropic_list_body(&self, include_paid: bool) -> &[u8] {
+        if include_paid {
+            &self.anthropic_full_list
+        } else {
+            &self.anthropic_free_list
+        }
+    }
+
+    /// One model's `/v1/models` entry, when the list shows it (not disabled in the console).
+    pub(crate) fn entry(&self, id: &str, include_paid: bool) -> Option<&Value> {
+        let &i = self.by_id.get(id)?;
+        let shown = (include_paid || self.models[i].free) && !self.is_disabled(id);
+        shown.then(|| &self.entries[i])
     }
 }
 
@@ -435,5 +452,30 @@ mod tests {
         }
         let all: Value = serde_json::from_slice(snap.list_body(true)).unwrap();
         assert_eq!(all["data"].as_array().unwrap().len(), 337);
+    }
+
+    #[test]
+    fn one_entry_is_the_lists_own_and_paid_ones_show_only_when_allowed() {
+        let snap = fixture();
+        let list: Value = serde_json::from_slice(snap.list_body(false)).unwrap();
+        let id = "qwen/qwen3-next-80b-a3b-instruct:free";
+        let listed = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id);
+        assert_eq!(snap.entry(id, false), listed);
+        assert!(
+            snap.entry("meta-llama/llama-3.3-70b-instruct", false)
+                .is_none()
+        );
+        assert!(
+            snap.entry("meta-llama/llama-3.3-70b-instruct", true)
+                .is_some()
+        );
+        assert!(snap.entry("no/such-model", true).is_none());
+        let anthropic: Value = serde_json::from_slice(snap.anthropic_list_body(false)).unwrap();
+        assert_eq!(anthropic["data"].as_array().unwrap().len(), 23);
+        assert_eq!(anthropic["data"][0]["type"], "model");
     }
 }

@@ -1,9 +1,10 @@
 //! Smart max_tokens: the answer size to ask for from a given model.
 //!
-//! A request without `max_tokens` or `max_completion_tokens` gets `max_tokens` set to the
-//! model's output limit when known, never more than its context minus the prompt and a margin.
-//! A client's own value above that is lowered to it. A prompt that leaves no room is refused
-//! before any upstream call. Pure functions of the model and the prompt.
+//! A request without an output limit (`max_tokens` or `max_completion_tokens` in chat,
+//! `max_output_tokens` in Responses, `max_tokens` in Messages) gets the protocol's field set to
+//! the model's output limit when known, never more than its context minus the prompt and a
+//! margin. A client's own value above that is lowered to it. A prompt that leaves no room is
+//! refused before any upstream call. Pure functions of the model and the prompt.
 
 use crate::autopilot::model::{FREE_ROUTER, Model};
 use crate::autopilot::tokens::{MIN_ANSWER_TOKENS, PromptSize};
@@ -19,19 +20,20 @@ pub(crate) struct ContextTooLong {
     pub(crate) context: u64,
 }
 
-/// The client's own limit, if it set one.
-pub(crate) fn requested(body: &serde_json::Value) -> Option<Limit> {
-    ["max_tokens", "max_completion_tokens"]
-        .into_iter()
-        .find_map(|field| body[field].as_u64().map(|v| (field, v)))
+/// The client's own limit, if it set one, in the first of `fields` it used.
+pub(crate) fn requested(body: &serde_json::Value, fields: &[&'static str]) -> Option<Limit> {
+    fields
+        .iter()
+        .find_map(|&field| body[field].as_u64().map(|v| (field, v)))
 }
 
-/// What to send to `model`: the client's limit lowered to what fits, or a limit filled in.
-/// `None` leaves the request as it is (nothing is known of the model's limits).
+/// What to send to `model`: the client's limit lowered to what fits, or a limit filled in as
+/// `field`. `None` leaves the request as it is (nothing is known of the model's limits).
 pub(crate) fn plan(
     model: &Model,
     prompt: &PromptSize,
     requested: Option<Limit>,
+    field: &'static str,
 ) -> Result<Option<Limit>, ContextTooLong> {
     // OpenRouter's free router picks a model at random: its own figures say nothing about it.
     if model.id == FREE_ROUTER {
@@ -41,7 +43,7 @@ pub(crate) fn plan(
         let output = model.max_completion_tokens;
         return Ok(match (requested, output) {
             (Some((field, v)), Some(out)) => Some((field, v.min(out))),
-            (None, Some(out)) => Some(("max_tokens", out)),
+            (None, Some(out)) => Some((field, out)),
             (requested, None) => requested,
         });
     };
@@ -58,7 +60,7 @@ pub(crate) fn plan(
     let allowed = output.min(room);
     Ok(Some(match requested {
         Some((field, v)) => (field, v.min(allowed)),
-        None => ("max_tokens", allowed),
+        None => (field, allowed),
     }))
 }
 
@@ -91,7 +93,7 @@ mod tests {
         let prompt = PromptSize::new(&body, true, 100);
         let m = model(Some(131_072), Some(8_192));
         assert_eq!(
-            plan(&m, &prompt, None).unwrap(),
+            plan(&m, &prompt, None, "max_tokens").unwrap(),
             Some(("max_tokens", 8_192))
         );
     }
@@ -104,7 +106,7 @@ mod tests {
         let m = model(Some(32_768), None);
         let expected = 32_768 - tokens - tokens / 10 - 100;
         assert_eq!(
-            plan(&m, &prompt, None).unwrap(),
+            plan(&m, &prompt, None, "max_tokens").unwrap(),
             Some(("max_tokens", expected))
         );
     }
@@ -116,10 +118,13 @@ mod tests {
         let tokens = prompt.tokens();
         let m = model(Some(8_192), Some(8_192));
         let room = 8_192 - tokens - tokens / 10 - 100;
-        assert_eq!(plan(&m, &prompt, None).unwrap(), Some(("max_tokens", room)));
+        assert_eq!(
+            plan(&m, &prompt, None, "max_tokens").unwrap(),
+            Some(("max_tokens", room))
+        );
         let small = model(Some(4_096), None);
         assert_eq!(
-            plan(&small, &prompt, None).unwrap_err(),
+            plan(&small, &prompt, None, "max_tokens").unwrap_err(),
             ContextTooLong {
                 model: "x/m:free".into(),
                 prompt_tokens: tokens,
@@ -134,11 +139,17 @@ mod tests {
         let prompt = PromptSize::new(&body, true, 100);
         let m = model(Some(131_072), Some(8_192));
         assert_eq!(
-            plan(&m, &prompt, Some(("max_tokens", 500))).unwrap(),
+            plan(&m, &prompt, Some(("max_tokens", 500)), "max_tokens").unwrap(),
             Some(("max_tokens", 500))
         );
         assert_eq!(
-            plan(&m, &prompt, Some(("max_completion_tokens", 100_000))).unwrap(),
+            plan(
+                &m,
+                &prompt,
+                Some(("max_completion_tokens", 100_000)),
+                "max_tokens"
+            )
+            .unwrap(),
             Some(("max_completion_tokens", 8_192))
         );
     }
@@ -149,13 +160,17 @@ mod tests {
         let prompt = PromptSize::new(&body, true, 100);
         let mut router = model(Some(200_000), None);
         router.id = FREE_ROUTER.into();
-        assert_eq!(plan(&router, &prompt, None).unwrap(), None);
-        assert_eq!(plan(&model(None, None), &prompt, None).unwrap(), None);
+        assert_eq!(plan(&router, &prompt, None, "max_tokens").unwrap(), None);
+        assert_eq!(
+            plan(&model(None, None), &prompt, None, "max_tokens").unwrap(),
+            None
+        );
         assert_eq!(
             plan(
                 &model(None, Some(4_000)),
                 &prompt,
-                Some(("max_tokens", 9_000))
+                Some(("max_tokens", 9_000)),
+                "max_tokens"
             )
             .unwrap(),
             Some(("max_tokens", 4_000))
@@ -164,14 +179,32 @@ mod tests {
 
     #[test]
     fn the_clients_field_is_found() {
+        let chat = &["max_tokens", "max_completion_tokens"];
         assert_eq!(
-            requested(&json!({"max_tokens": 5})),
+            requested(&json!({"max_tokens": 5}), chat),
             Some(("max_tokens", 5))
         );
         assert_eq!(
-            requested(&json!({"max_completion_tokens": 7})),
+            requested(&json!({"max_completion_tokens": 7}), chat),
             Some(("max_completion_tokens", 7))
         );
-        assert_eq!(requested(&json!({})), None);
+        assert_eq!(requested(&json!({}), chat), None);
+        let responses = &["max_output_tokens"];
+        assert_eq!(requested(&json!({"max_tokens": 5}), responses), None);
+        assert_eq!(
+            requested(&json!({"max_output_tokens": 9}), responses),
+            Some(("max_output_tokens", 9))
+        );
+    }
+
+    #[test]
+    fn the_filled_in_field_is_the_protocols() {
+        let body = short();
+        let prompt = PromptSize::new(&body, true, 100);
+        let m = model(Some(131_072), Some(8_192));
+        assert_eq!(
+            plan(&m, &prompt, None, "max_output_tokens").unwrap(),
+            Some(("max_output_tokens", 8_192))
+        );
     }
 }

@@ -77,9 +77,9 @@ pub(crate) fn resolve(
 
 /// Without paid models allowed, checks the request fields that could reach a paid model or a
 /// billed feature behind `model`'s back: each entry of `models` (OpenRouter's own fallback
-/// list) is resolved like `model` and replaced by the free id it maps to; `plugins` and
-/// `web_search_options` (billed web search and the like) are refused. Returns whether the
-/// body changed.
+/// list) and each `model` of `fallbacks` (the same in Anthropic's Messages API) is resolved
+/// like `model` and replaced by the free id it maps to; `plugins` and `web_search_options`
+/// (billed web search and the like) are refused. Returns whether the body changed.
 pub(crate) fn guard_paid_features(
     body: &mut Value,
     catalog: &Snapshot,
@@ -94,36 +94,54 @@ pub(crate) fn guard_paid_features(
             return Err(ModelRefused::BilledFeature { field });
         }
     }
-    let Some(models) = body.get_mut("models").and_then(Value::as_array_mut) else {
-        return Ok(false);
-    };
     let mut changed = false;
-    for (index, entry) in models.iter_mut().enumerate() {
-        let Some(name) = entry.as_str() else {
-            return Err(ModelRefused::NotAnId { index });
+    for field in ["models", "fallbacks"] {
+        let Some(entries) = body.get_mut(field).and_then(Value::as_array_mut) else {
+            continue;
         };
-        match resolve(Some(name), catalog, false) {
-            Ok(Target::Pinned { id, .. }) => {
-                if id != name {
-                    *entry = Value::String(id);
-                    changed = true;
-                }
-            }
-            Ok(Target::Auto) => {
-                return Err(ModelRefused::NotAModel {
-                    index,
-                    name: name.to_string(),
-                });
-            }
-            Err(reason) => {
-                return Err(ModelRefused::Fallback {
-                    index,
-                    reason: Box::new(reason),
-                });
-            }
+        for (index, entry) in entries.iter_mut().enumerate() {
+            // `fallbacks` entries are `{"model": id}`; `models` entries are the id itself.
+            let slot = match (field, entry) {
+                ("fallbacks", Value::Object(fallback)) => fallback.get_mut("model"),
+                ("models", entry) => Some(entry),
+                _ => None,
+            };
+            let Some(slot) = slot else {
+                return Err(ModelRefused::NotAnId { field, index });
+            };
+            changed |= free_fallback(slot, catalog, field, index)?;
         }
     }
     Ok(changed)
+}
+
+/// Resolves one fallback model id in place; returns whether it changed.
+fn free_fallback(
+    slot: &mut Value,
+    catalog: &Snapshot,
+    field: &'static str,
+    index: usize,
+) -> Result<bool, ModelRefused> {
+    let Some(name) = slot.as_str() else {
+        return Err(ModelRefused::NotAnId { field, index });
+    };
+    match resolve(Some(name), catalog, false) {
+        Ok(Target::Pinned { id, .. }) if id != name => {
+            *slot = Value::String(id);
+            Ok(true)
+        }
+        Ok(Target::Pinned { .. }) => Ok(false),
+        Ok(Target::Auto) => Err(ModelRefused::NotAModel {
+            field,
+            index,
+            name: name.to_string(),
+        }),
+        Err(reason) => Err(ModelRefused::Fallback {
+            field,
+            index,
+            reason: Box::new(reason),
+        }),
+    }
 }
 
 /// What a request needs from a model.
@@ -135,24 +153,35 @@ pub(crate) struct Needs {
 }
 
 impl Needs {
+    /// What a request of any protocol needs: tools (`tools` or chat's `functions`), images
+    /// (an image part in chat's or Anthropic's `messages`, or in a Responses `input` item),
+    /// structured output (chat's `response_format`, the Responses API's `text.format`,
+    /// Anthropic's `output_config.format`).
     pub(crate) fn of(body: &Value) -> Needs {
-        let tools = body["tools"].as_array().is_some_and(|t| !t.is_empty())
-            || body["functions"].as_array().is_some_and(|f| !f.is_empty());
-        let images = body["messages"].as_array().is_some_and(|messages| {
-            messages.iter().any(|m| {
-                m["content"].as_array().is_some_and(|parts| {
-                    parts.iter().any(|p| {
-                        matches!(
-                            p["type"].as_str(),
-                            Some("image_url" | "input_image" | "image")
-                        )
-                    })
+        let listed = |v: &Value| v.as_array().is_some_and(|a| !a.is_empty());
+        let tools = listed(&body["tools"]) || listed(&body["functions"]);
+        let conversation = [&body["messages"], &body["input"]]
+            .into_iter()
+            .filter_map(Value::as_array)
+            .flatten();
+        let images = conversation.into_iter().any(|m| {
+            m["content"].as_array().is_some_and(|parts| {
+                parts.iter().any(|p| {
+                    matches!(
+                        p["type"].as_str(),
+                        Some("image_url" | "input_image" | "image")
+                    )
                 })
             })
         });
-        let response_format = body["response_format"]
-            .as_object()
-            .is_some_and(|f| f.get("type").and_then(Value::as_str) != Some("text"));
+        let structured = |format: &Value| {
+            format
+                .as_object()
+                .is_some_and(|f| f.get("type").and_then(Value::as_str) != Some("text"))
+        };
+        let response_format = structured(&body["response_format"])
+            || structured(&body["text"]["format"])
+            || structured(&body["output_config"]["format"]);
         Needs {
             tools,
             images,
@@ -393,6 +422,20 @@ mod tests {
         }
         let mut plain = json!({"messages": [], "plugins": []});
         assert!(!guard_paid_features(&mut plain, &c).unwrap());
+        // Anthropic's `fallbacks`: `{"model": id}` entries, checked the same way.
+        let mut body = json!({"fallbacks": [{"model": "meta-llama/llama-3.3-70b-instruct"}]});
+        assert!(guard_paid_features(&mut body, &c).unwrap());
+        assert_eq!(
+            body["fallbacks"][0]["model"],
+            "meta-llama/llama-3.3-70b-instruct:free"
+        );
+        let mut body = json!({"fallbacks": [{"model": "anthropic/claude-opus-4"}]});
+        let e = guard_paid_features(&mut body, &c).unwrap_err();
+        assert!(e.to_string().starts_with("fallbacks[0]:"), "{e}");
+        assert_eq!(e.field(), Some("fallbacks"));
+        let mut body = json!({"fallbacks": ["anthropic/claude-opus-4"]});
+        let e = guard_paid_features(&mut body, &c).unwrap_err();
+        assert_eq!(e.to_string(), "fallbacks[0] must be a model id");
     }
 
     #[test]
@@ -517,5 +560,33 @@ mod tests {
                 .all(|m| m.id != "liquid/lfm-2.5-1.2b-instruct:free")
         );
         assert!(r.next_back.is_some());
+    }
+
+    #[test]
+    fn every_protocol_says_what_it_needs_its_own_way() {
+        let all = Needs {
+            tools: true,
+            images: true,
+            response_format: true,
+        };
+        let responses = serde_json::json!({
+            "input": [{"role": "user", "content": [
+                {"type": "input_text", "text": "what is this"},
+                {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+            ]}],
+            "tools": [{"type": "function", "name": "f", "parameters": {}}],
+            "text": {"format": {"type": "json_schema", "name": "x", "schema": {}}}
+        });
+        assert_eq!(Needs::of(&responses), all);
+        let messages = serde_json::json!({
+            "messages": [{"role": "user", "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
+            ]}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+            "output_config": {"format": {"type": "json_schema", "schema": {}}}
+        });
+        assert_eq!(Needs::of(&messages), all);
+        let plain = serde_json::json!({"input": "hi", "text": {"format": {"type": "text"}}});
+        assert_eq!(Needs::of(&plain), Needs::default());
     }
 }

@@ -21,12 +21,18 @@ pub(crate) enum ModelRefused {
     Disabled { name: String },
     /// A request field that can add billed features even to free models.
     BilledFeature { field: &'static str },
-    /// An entry of `models` that is not a string.
-    NotAnId { index: usize },
-    /// An entry of `models` that asks for the automatic choice instead of naming a model.
-    NotAModel { index: usize, name: String },
-    /// An entry of `models` refused for its own reason.
+    /// An entry of a fallback list (`models`, or Anthropic's `fallbacks`) that names no model.
+    NotAnId { field: &'static str, index: usize },
+    /// An entry of a fallback list that asks for the automatic choice instead of naming a
+    /// model.
+    NotAModel {
+        field: &'static str,
+        index: usize,
+        name: String,
+    },
+    /// An entry of a fallback list refused for its own reason.
     Fallback {
+        field: &'static str,
         index: usize,
         reason: Box<ModelRefused>,
     },
@@ -50,9 +56,9 @@ impl ModelRefused {
             | ModelRefused::NotFree { .. }
             | ModelRefused::Disabled { .. } => Some("model"),
             ModelRefused::BilledFeature { .. } => None,
-            ModelRefused::NotAnId { .. }
-            | ModelRefused::NotAModel { .. }
-            | ModelRefused::Fallback { .. } => Some("models"),
+            ModelRefused::NotAnId { field, .. }
+            | ModelRefused::NotAModel { field, .. }
+            | ModelRefused::Fallback { field, .. } => Some(field),
         }
     }
 }
@@ -93,11 +99,17 @@ impl fmt::Display for ModelRefused {
                  models; remove it, or set ALLOW_PAID_MODELS=true in .env to allow it",
                 " ".repeat(22)
             ),
-            ModelRefused::NotAnId { index } => write!(f, "models[{index}] must be a model id"),
-            ModelRefused::NotAModel { index, name } => {
-                write!(f, "models[{index}] must be a model id, not '{name}'")
+            ModelRefused::NotAnId { field, index } => {
+                write!(f, "{field}[{index}] must be a model id")
             }
-            ModelRefused::Fallback { index, reason } => write!(f, "models[{index}]: {reason}"),
+            ModelRefused::NotAModel { field, index, name } => {
+                write!(f, "{field}[{index}] must be a model id, not '{name}'")
+            }
+            ModelRefused::Fallback {
+                field,
+                index,
+                reason,
+            } => write!(f, "{field}[{index}]: {reason}"),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The one JSON view of a model, for every place that shows one: `/v1/models` lifts
-//! [`ModelFacts`] to the top level of OpenRouter's own entry; the panel (`/debug/models`) and
-//! `models --json` show a [`ModelView`], and the panel adds what it has seen of the model.
-//! These are plain structs made for serializing; `Model` itself is not.
+//! [`ModelFacts`] to the top level of OpenRouter's own entry (and gives Anthropic's clients
+//! their own short form of it); the panel (`/debug/models`) and `models --json` show a
+//! [`ModelView`], and the panel adds what it has seen of the model. These are plain structs
+//! made for serializing; `Model` itself is not.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::autopilot::model::Model;
+use crate::util::clock::rfc3339_utc;
 
 /// What the proxy reads from OpenRouter's entry of a model, under the names `/v1/models`
 /// gives them.
@@ -81,6 +83,29 @@ pub(crate) fn openai_entry(entry: &Value, model: &Model) -> Value {
     out
 }
 
+/// A `/v1/models` entry (as [`openai_entry`] made it) in the shape of Anthropic's Models API:
+/// `{"type":"model","id","display_name","created_at"}`.
+pub(crate) fn anthropic_entry(entry: &Value) -> Value {
+    let id = entry["id"].as_str().unwrap_or("");
+    json!({
+        "type": "model",
+        "id": id,
+        "display_name": entry["name"].as_str().unwrap_or(id),
+        "created_at": rfc3339_utc(entry["created"].as_u64().unwrap_or(0)),
+    })
+}
+
+/// A list of entries in Anthropic's shape: one page holding them all.
+pub(crate) fn anthropic_list(entries: &[Value]) -> Value {
+    let id = |e: Option<&Value>| e.map_or(Value::Null, |e| e["id"].clone());
+    json!({
+        "data": entries,
+        "has_more": false,
+        "first_id": id(entries.first()),
+        "last_id": id(entries.last()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +132,20 @@ mod tests {
         for (field, value) in facts.as_object().unwrap() {
             assert_eq!(&view[field], value, "{field}");
         }
+    }
+
+    #[test]
+    fn the_anthropic_entry_is_id_name_and_date() {
+        let entry: Value = serde_json::from_str(ENTRY).unwrap();
+        let model = Model::from_json(&entry).unwrap();
+        let out = anthropic_entry(&openai_entry(&entry, &model));
+        assert_eq!(
+            out.to_string(),
+            r#"{"created_at":"2025-09-11T17:36:53Z","display_name":"Qwen: Qwen3 Next 80B A3B Instruct (free)","id":"qwen/qwen3-next-80b-a3b-instruct:free","type":"model"}"#
+        );
+        let list = anthropic_list(&[out.clone(), out]);
+        assert_eq!(list["has_more"], false);
+        assert_eq!(list["first_id"], "qwen/qwen3-next-80b-a3b-instruct:free");
+        assert_eq!(anthropic_list(&[])["last_id"], Value::Null);
     }
 }

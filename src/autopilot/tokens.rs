@@ -1,9 +1,12 @@
-//! How many tokens a chat prompt takes, and how much room that leaves for the answer.
+//! How many tokens a prompt takes, and how much room that leaves for the answer.
 //!
 //! The count follows OpenAI's published way of counting chat prompts (3 tokens of framing per
 //! message, 1 more for a `name`, 3 to prime the reply; tool definitions in their compact
-//! form), with tiktoken-rs's o200k_base as the tokenizer. Other models' tokenizers differ, so
-//! the figure is an estimate, and the room left for the answer keeps a margin.
+//! form), with tiktoken-rs's o200k_base as the tokenizer. The same walk reads the other
+//! protocols' prompts: the Responses API's `instructions` and `input` items, and Anthropic's
+//! `system` and content blocks (text, images, tool uses and results, thinking). Other models'
+//! tokenizers differ, so the figure is an estimate, and the room left for the answer keeps a
+//! margin.
 //!
 //! Counting is only done when it can change a decision: every token is at least one byte, so
 //! the prompt's byte count is an upper bound, and when that bound already leaves the room
@@ -21,39 +24,33 @@ const IMAGE_TOKENS: u64 = 1_000;
 /// The smallest answer worth asking for; some providers refuse less.
 pub const MIN_ANSWER_TOKENS: u64 = 16;
 
-/// Tokens of a chat request's prompt (messages and tools), counting each text with `count`.
-/// With the tokenizer it is the estimate; with the byte length, an upper bound of it.
+/// Tokens of a request's prompt (its messages, system prompt and tools, whichever the
+/// protocol), counting each text with `count`. With the tokenizer it is the estimate; with
+/// the byte length, an upper bound of it.
 fn walk(body: &Value, count: &dyn Fn(&str) -> u64) -> u64 {
-    let text = |v: &Value| v.as_str().map_or(0, count);
     let mut total = 3; // every reply is primed with the assistant's header
-    for message in body["messages"].as_array().into_iter().flatten() {
-        total += 3 + text(&message["role"]);
-        match &message["content"] {
-            Value::String(s) => total += count(s),
-            Value::Array(parts) => {
-                for part in parts {
-                    total += match part["type"].as_str() {
-                        Some("text") => text(&part["text"]),
-                        Some("image_url" | "input_image" | "image") => IMAGE_TOKENS,
-                        _ => count(&part.to_string()),
-                    };
-                }
-            }
-            _ => {}
+    // The Responses API's instructions and Anthropic's system prompt: a message each.
+    for system in [&body["instructions"], &body["system"]] {
+        if !system.is_null() {
+            total += 3 + content(system, count);
         }
-        if let Some(name) = message.get("name") {
-            total += 1 + text(name);
+    }
+    let input = match &body["input"] {
+        Value::String(s) => {
+            total += 3 + count(s);
+            None
         }
-        for call in message["tool_calls"].as_array().into_iter().flatten() {
-            let function = &call["function"];
-            total += 3 + text(&function["name"]) + text(&function["arguments"]);
-        }
-        total += text(&message["tool_call_id"]);
+        Value::Array(items) => Some(items),
+        _ => None,
+    };
+    let messages = body["messages"].as_array().into_iter().flatten();
+    for message in messages.chain(input.into_iter().flatten()) {
+        total += 3 + item(message, count);
     }
     let tools = body["tools"].as_array().into_iter().flatten();
     let functions = body["functions"].as_array().into_iter().flatten();
     let mut any_tool = false;
-    for function in tools.map(|t| &t["function"]).chain(functions) {
+    for function in tools.map(definition).chain(functions) {
         any_tool = true;
         total += 7 + count(&format!(
             "{}:{}",
@@ -63,7 +60,11 @@ fn walk(body: &Value, count: &dyn Fn(&str) -> u64) -> u64 {
                 .unwrap_or("")
                 .trim_end_matches('.')
         ));
-        let properties = function["parameters"]["properties"].as_object();
+        let parameters = match &function["parameters"] {
+            Value::Null => &function["input_schema"],
+            p => p,
+        };
+        let properties = parameters["properties"].as_object();
         if let Some(properties) = properties.filter(|p| !p.is_empty()) {
             total += 3;
             for (name, property) in properties {
@@ -100,6 +101,77 @@ fn walk(body: &Value, count: &dyn Fn(&str) -> u64) -> u64 {
         total += 12;
     }
     total
+}
+
+/// A tool's definition: chat nests it under `function`; Responses and Anthropic do not.
+fn definition(tool: &Value) -> &Value {
+    if tool["function"].is_object() {
+        &tool["function"]
+    } else {
+        tool
+    }
+}
+
+/// Tokens of one message (chat, Anthropic) or input item (Responses), framing aside.
+fn item(message: &Value, count: &dyn Fn(&str) -> u64) -> u64 {
+    let text = |v: &Value| v.as_str().map_or(0, count);
+    let mut total = text(&message["role"]) + content(&message["content"], count);
+    if let Some(name) = message.get("name") {
+        total += 1 + text(name);
+    }
+    for call in message["tool_calls"].as_array().into_iter().flatten() {
+        let function = &call["function"];
+        total += 3 + text(&function["name"]) + text(&function["arguments"]);
+    }
+    total += text(&message["tool_call_id"]);
+    // Responses items: tool calls and their outputs, and reasoning (its texts only: the
+    // encrypted part is opaque).
+    total += text(&message["arguments"]) + text(&message["input"]);
+    total += content(&message["output"], count);
+    if message["type"] == "reasoning" {
+        total += content(&message["summary"], count);
+    }
+    if message.get("role").is_none()
+        && !matches!(
+            message["type"].as_str(),
+            Some(
+                "function_call"
+                    | "function_call_output"
+                    | "custom_tool_call"
+                    | "custom_tool_call_output"
+                    | "reasoning"
+                    | "message"
+            )
+        )
+    {
+        // An item of a kind not read here: its JSON, as the model may well see it.
+        total += count(&message.to_string());
+    }
+    total
+}
+
+/// Tokens of a content value: a string, or a list of parts or blocks.
+fn content(content: &Value, count: &dyn Fn(&str) -> u64) -> u64 {
+    match content {
+        Value::String(s) => count(s),
+        Value::Array(parts) => parts.iter().map(|p| part(p, count)).sum(),
+        _ => 0,
+    }
+}
+
+/// Tokens of one content part (chat, Responses) or block (Anthropic).
+fn part(part: &Value, count: &dyn Fn(&str) -> u64) -> u64 {
+    let text = |v: &Value| v.as_str().map_or(0, count);
+    match part["type"].as_str() {
+        Some("text" | "input_text" | "output_text" | "summary_text" | "reasoning_text") => {
+            text(&part["text"])
+        }
+        Some("image_url" | "input_image" | "image") => IMAGE_TOKENS,
+        Some("tool_use") => 3 + text(&part["name"]) + count(&part["input"].to_string()),
+        Some("tool_result") => 3 + content(&part["content"], count),
+        Some("thinking") => text(&part["thinking"]),
+        _ => count(&part.to_string()),
+    }
 }
 
 /// The prompt of one request: a cheap bound at once, the real count only when needed.
@@ -256,5 +328,54 @@ mod tests {
         let body = json!({"messages": [{"role": "user", "content": "x".repeat(4000)}]});
         let size = PromptSize::new(&body, false, 0);
         assert!((1_000..1_020).contains(&size.tokens()));
+    }
+
+    #[test]
+    fn every_protocols_prompt_is_counted() {
+        use crate::autopilot::tokenizer::count_text;
+        let words = "the quick brown fox jumps over the lazy dog";
+        let n = count_text(words);
+        let chat = json!({"messages": [
+            {"role": "system", "content": words},
+            {"role": "user", "content": words}
+        ]});
+        let responses = json!({"instructions": words, "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": words}]}
+        ]});
+        let messages = json!({"system": [{"type": "text", "text": words}], "messages": [
+            {"role": "user", "content": [{"type": "text", "text": words}]}
+        ]});
+        let chat = prompt(&chat);
+        assert_eq!(chat, 3 + 2 * (3 + 1 + n));
+        // The system prompt has no role word of its own there, one token less.
+        assert_eq!(prompt(&responses), chat - 1);
+        assert_eq!(prompt(&messages), chat - 1);
+        assert_eq!(prompt(&json!({"input": words})), 3 + 3 + n);
+    }
+
+    #[test]
+    fn tool_uses_results_and_calls_count_in_every_shape() {
+        let empty = prompt(&json!({"messages": [{"role": "user", "content": []}]}));
+        let anthropic = json!({"messages": [{"role": "user", "content": [
+            {"type": "tool_use", "id": "t", "name": "lookup", "input": {"q": "weather in Paris"}},
+            {"type": "tool_result", "tool_use_id": "t", "content": "sunny and warm all day"},
+            {"type": "thinking", "thinking": "the user wants the weather"}
+        ]}]});
+        assert!(prompt(&anthropic) > empty + 15, "{}", prompt(&anthropic));
+        let responses = json!({"input": [
+            {"type": "function_call", "call_id": "c", "name": "lookup", "arguments": "{\"q\":\"weather in Paris\"}"},
+            {"type": "function_call_output", "call_id": "c", "output": "sunny and warm all day"}
+        ]});
+        assert!(prompt(&responses) > 15, "{}", prompt(&responses));
+        // A flat tool definition (Responses) counts as its nested twin (chat).
+        let schema = json!({"type": "object", "properties": {"q": {"type": "string"}}});
+        let nested = json!({"messages": [], "tools": [{"type": "function", "function":
+            {"name": "lookup", "description": "Looks it up", "parameters": schema}}]});
+        let flat = json!({"messages": [], "tools": [{"type": "function",
+            "name": "lookup", "description": "Looks it up", "parameters": schema}]});
+        let anthropic = json!({"messages": [], "tools": [
+            {"name": "lookup", "description": "Looks it up", "input_schema": schema}]});
+        assert_eq!(prompt(&flat), prompt(&nested));
+        assert_eq!(prompt(&anthropic), prompt(&nested));
     }
 }

@@ -1,50 +1,34 @@
-//! Serves one chat call: resolves the model, waits for an upstream slot, then for each attempt
-//! picks the model and the key, sends the request, and classifies what came back. A retryable
-//! failure is tried again when the retry policy allows: on the next model in the ranking for
-//! an automatic choice, on the same model when the client pinned one, with another key when
-//! the key was at fault. Streams can be retried only before their first event has reached the
-//! client, which `SseRelay::start` guarantees.
+//! Serves one call, whichever its protocol: resolves the model, waits for an upstream slot,
+//! then for each attempt picks the model and the key, sends the request (`attempt.rs`), and
+//! classifies what came back. A retryable failure is tried again when the retry policy
+//! allows: on the next model in the ranking for an automatic choice, on the same model when
+//! the client pinned one, with another key when the key was at fault. Streams can be retried
+//! only before their answer has begun, which `SseRelay::start` guarantees.
 //!
 //! Every reply, success or failure, says in `X-Proxy-Model`, `X-Proxy-Attempts` and
-//! `X-Proxy-Key` (masked) what happened; the same comes back to the handler as a
-//! [`CallReport`] for debug mode's record.
+//! `X-Proxy-Key` (masked) what happened; an error after an upstream attempt says
+//! `x-should-retry: false` too. The same comes back to the handler as a [`CallReport`] for
+//! debug mode's record.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::Value;
-
 use crate::api::client_watch::client_gone;
-use crate::api::error::{ApiError, from_upstream, from_upstream_error};
+use crate::api::error::ApiError;
 use crate::api::message::Reply;
 use crate::app::state::{AppState, Live};
 use crate::autopilot::catalog::Snapshot;
-use crate::autopilot::key_pool::KeyLease;
 use crate::autopilot::max_tokens;
 use crate::autopilot::model_choice::{Needs, Ranking, Target, guard_paid_features, rank, resolve};
 use crate::autopilot::tokens::PromptSize;
-use crate::chat::answer::{Completion, finish_completion};
+use crate::chat::attempt::{Answer, Outgoing, attempt};
+use crate::chat::payload::payload_for;
 use crate::chat::refusal::nothing_can_serve;
-use crate::chat::relay::{EarlyFailure, SseRelay};
-use crate::chat::request::ChatRequest;
+use crate::chat::request::CallRequest;
 use crate::config::Config;
 use crate::journal::call_record::{CallRecord, CallReport};
 use crate::journal::stats::Outcome;
-use crate::upstream::client::{UpstreamBody, is_client_gone};
-use crate::upstream::failure::{Failure, classify_error, classify_status};
-
-/// Upstream answers larger than this are refused (real answers are far smaller; the limit
-/// only guards memory).
-const MAX_ANSWER_BYTES: u64 = 256 << 20;
-/// Error bodies are short; read at most this much of one.
-const MAX_ERROR_BYTES: u64 = 1 << 20;
-
-/// What one attempt produced when it succeeded.
-enum Answer {
-    Whole(Completion),
-    Stream(Box<SseRelay<UpstreamBody>>),
-}
+use crate::upstream::failure::Failure;
 
 /// A served call: the reply, and how the call ended unless a stream took the record to
 /// finish it itself.
@@ -62,18 +46,21 @@ struct Attempted {
     max_tokens: Option<u64>,
 }
 
-/// Serves a validated chat request; always returns the reply to send. A stream takes the
-/// call's record with it; a whole reply comes with its report for the caller to finish the
-/// record.
-pub(crate) fn serve_chat(
+/// Serves a validated request; always returns the reply to send, errors in the protocol's
+/// shape. A stream takes the call's record with it; a whole reply comes with its report for
+/// the caller to finish the record. `forwarded` are the client headers the protocol passes
+/// on.
+pub(crate) fn serve_call(
     state: &AppState,
     live: &Live,
-    chat: ChatRequest,
+    call: CallRequest,
     body: &[u8],
+    forwarded: &[(String, String)],
     record: &mut CallRecord,
 ) -> Served {
     let mut attempted = None;
-    match serve(state, live, chat, body, record, &mut attempted) {
+    let shape = call.protocol.error_shape();
+    match serve(state, live, call, body, forwarded, record, &mut attempted) {
         Ok(served) => served,
         Err(error) => {
             let mut report = CallReport::refused(&error);
@@ -82,8 +69,14 @@ pub(crate) fn serve_chat(
                 report.key = Some(a.key.clone());
                 report.attempts = a.count;
             }
+            let mut reply = with_headers(shape.reply(error), attempted.as_ref());
+            if attempted.is_some() {
+                // The retry rule has had its say on this request: another try from the client
+                // would only spend free quota on what the proxy already judged.
+                reply = reply.no_retry();
+            }
             Served {
-                reply: with_headers(error.into_reply(), attempted.as_ref()),
+                reply,
                 report: Some(report),
             }
         }
@@ -93,21 +86,24 @@ pub(crate) fn serve_chat(
 fn serve(
     state: &AppState,
     live: &Live,
-    mut chat: ChatRequest,
+    mut call: CallRequest,
     body: &[u8],
+    forwarded: &[(String, String)],
     record: &mut CallRecord,
     attempted: &mut Option<Attempted>,
 ) -> Result<Served, ApiError> {
     let config = &live.config;
     let catalog = state.catalog.snapshot_when_ready(config.connect_timeout);
-    let target = resolve(chat.model.as_deref(), &catalog, config.allow_paid_models)?;
-    if !config.allow_paid_models && guard_paid_features(&mut chat.value, &catalog)? {
-        chat.rewritten = true;
+    let target = resolve(call.model.as_deref(), &catalog, config.allow_paid_models)?;
+    if !config.allow_paid_models && guard_paid_features(&mut call.value, &catalog)? {
+        call.rewritten = true;
     }
-    let chat = chat;
-    let needs = Needs::of(&chat.value);
+    let call = call;
+    let protocol = call.protocol;
+    let limit_field = protocol.limit_fields()[0];
+    let needs = Needs::of(&call.value);
     let prompt = PromptSize::new(
-        &chat.value,
+        &call.value,
         config.smart_max_tokens,
         config.max_tokens_margin,
     )
@@ -116,7 +112,7 @@ fn serve(
             .max_context(config.allow_paid_models)
             .unwrap_or(u64::MAX),
     );
-    let requested = max_tokens::requested(&chat.value);
+    let requested = max_tokens::requested(&call.value, protocol.limit_fields());
     // Refuse now what no attempt could do: no able model, a prompt too long for the model named.
     match &target {
         Target::Auto => {
@@ -127,7 +123,7 @@ fn serve(
         }
         Target::Pinned { id, .. } => {
             if let (true, Some(model)) = (config.smart_max_tokens, catalog.get(id)) {
-                max_tokens::plan(model, &prompt, requested)?;
+                max_tokens::plan(model, &prompt, requested, limit_field)?;
             }
         }
     }
@@ -163,7 +159,7 @@ fn serve(
         };
         // The answer size is planned for each model: a retry on another model replans it.
         let limit = match (&info, config.smart_max_tokens) {
-            (Some(info), true) => max_tokens::plan(info, &prompt, requested)?,
+            (Some(info), true) => max_tokens::plan(info, &prompt, requested, limit_field)?,
             _ => requested,
         };
         let key = match live.keys.choose(&excluded_keys, free) {
@@ -176,9 +172,15 @@ fn serve(
             count,
             max_tokens: limit.map(|(_, v)| v),
         });
-        let payload = payload_for(&chat, body, &model, limit, requested);
+        let payload = payload_for(&call, body, &model, limit, requested);
+        let outgoing = Outgoing {
+            protocol,
+            payload: &payload,
+            stream: call.stream,
+            forwarded,
+        };
         let started = Instant::now();
-        let outcome = attempt(live, &key, &payload, chat.stream);
+        let outcome = attempt(live, &key, &outgoing);
         let (status, error) = match &outcome {
             Ok(_) => (200, None),
             Err((_, e)) => (e.status(), Some(e.to_string())),
@@ -246,7 +248,7 @@ fn serve(
                 return Ok(Served { reply, report });
             }
             Err((failure, error)) => {
-                let error = error.or_retry_after(failure.retry_after_secs());
+                let error = error.or_retry_after(failure.wait_secs(config.model_cooldown));
                 state.history.record(false);
                 live.keys.record_failure(key.index, &failure);
                 note_model_failure(state, config, &model, &failure);
@@ -295,55 +297,6 @@ fn ranking(
     )
 }
 
-/// The body to send for `model` with `limit`: the client's bytes when they already say that
-/// (and nothing else changed), else the request with `model` and the limit replaced.
-fn payload_for<'a>(
-    chat: &ChatRequest,
-    body: &'a [u8],
-    model: &str,
-    limit: Option<max_tokens::Limit>,
-    requested: Option<max_tokens::Limit>,
-) -> Cow<'a, [u8]> {
-    if chat.model.as_deref() == Some(model) && !chat.rewritten && limit == requested {
-        return Cow::Borrowed(body);
-    }
-    let Some(fields) = chat.value.as_object() else {
-        return Cow::Borrowed(body);
-    };
-    let mut changes = vec![("model", Value::from(model))];
-    if let Some((field, value)) = limit {
-        changes.push((field, Value::from(value)));
-    }
-    let overlay = Overlay { fields, changes };
-    Cow::Owned(serde_json::to_vec(&overlay).unwrap_or_default())
-}
-
-/// A JSON object written with some fields replaced or added, without copying the rest.
-struct Overlay<'a> {
-    fields: &'a serde_json::Map<String, Value>,
-    changes: Vec<(&'static str, Value)>,
-}
-
-impl serde::Serialize for Overlay<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let changed = |k: &str| self.changes.iter().find(|(name, _)| *name == k);
-        let mut map = serializer.serialize_map(None)?;
-        for (k, v) in self.fields {
-            match changed(k) {
-                Some((_, new)) => map.serialize_entry(k, new)?,
-                None => map.serialize_entry(k, v)?,
-            }
-        }
-        for (k, v) in &self.changes {
-            if !self.fields.contains_key(*k) {
-                map.serialize_entry(k, v)?;
-            }
-        }
-        map.end()
-    }
-}
-
 /// Records what a failure says about the model: busy or down models cool down.
 fn note_model_failure(state: &AppState, config: &Config, model: &str, failure: &Failure) {
     match failure {
@@ -360,95 +313,6 @@ fn note_model_failure(state: &AppState, config: &Config, model: &str, failure: &
         // The key's or the request's fault, not the model's.
         _ => {}
     }
-}
-
-/// One upstream attempt.
-fn attempt(
-    live: &Live,
-    key: &KeyLease,
-    payload: &[u8],
-    stream: bool,
-) -> Result<Answer, (Failure, ApiError)> {
-    let response = live
-        .upstream
-        .post_chat(&key.secret, payload, stream)
-        .map_err(|e| (Failure::Network, ApiError::from(e)))?;
-    if response.status != 200 {
-        let bytes = response.body.read_all(MAX_ERROR_BYTES).unwrap_or_default();
-        // An upstream (or a proxy on the way) may quote the key back: never pass it on.
-        let bytes = live.redactor.redact_bytes(&bytes).into_owned();
-        let failure = classify_status(response.status, &bytes, response.retry_after.as_deref());
-        return Err((
-            failure,
-            from_upstream(response.status, &bytes, response.retry_after),
-        ));
-    }
-    if stream && !response.is_json {
-        return SseRelay::start(response.body)
-            .map(|relay| Answer::Stream(Box::new(relay.redacting(Arc::clone(&live.redactor)))))
-            .map_err(|early| match early {
-                EarlyFailure::ErrorEvent(mut error) => {
-                    live.redactor.redact_json(&mut error);
-                    // The object itself is what to quote if it carries no message.
-                    let quoted = error.to_string();
-                    let error = from_upstream_error(200, Some(&error), quoted.as_bytes(), None);
-                    envelope_failure(error)
-                }
-                EarlyFailure::NoEvent => (
-                    Failure::BadAnswer,
-                    ApiError::UpstreamInvalid {
-                        detail: "the stream ended before its first event".into(),
-                    },
-                ),
-            });
-    }
-    let bytes = response
-        .body
-        .read_all(MAX_ANSWER_BYTES)
-        .map_err(|e| match e.kind() {
-            _ if is_client_gone(&e) => (Failure::Network, ApiError::ClientGone),
-            std::io::ErrorKind::TimedOut => (
-                Failure::Network,
-                ApiError::UpstreamTimeout {
-                    phase: "receiving the answer",
-                    after: live.config.response_timeout,
-                },
-            ),
-            _ => (
-                Failure::Network,
-                ApiError::UpstreamUnreachable {
-                    detail: format!("the answer was cut off: {e}"),
-                },
-            ),
-        })?;
-    let bytes = match live.redactor.redact_bytes(&bytes) {
-        std::borrow::Cow::Owned(clean) => clean,
-        std::borrow::Cow::Borrowed(_) => bytes,
-    };
-    match finish_completion(bytes) {
-        Ok(answer) => Ok(Answer::Whole(answer)),
-        Err(error @ ApiError::Upstream { .. }) => Err(envelope_failure(error)),
-        Err(error) => Err((Failure::BadAnswer, error)),
-    }
-}
-
-/// A 200 (or a first event) carrying an error envelope: a failure classified by the status,
-/// message and metadata inside, and never fatal, since the request itself was accepted.
-fn envelope_failure(error: ApiError) -> (Failure, ApiError) {
-    let failure = match &error {
-        ApiError::Upstream {
-            status,
-            message,
-            metadata,
-            ..
-        } => classify_error(*status, message, metadata.as_ref(), None),
-        _ => Failure::BadAnswer,
-    };
-    let failure = match failure {
-        Failure::Fatal => Failure::BadAnswer,
-        f => f,
-    };
-    (failure, error)
 }
 
 fn with_headers(mut reply: Reply, attempted: Option<&Attempted>) -> Reply {

@@ -159,6 +159,7 @@ mod tests {
     #[test]
     fn a_refused_model_names_its_field() {
         let refused = ModelRefused::Fallback {
+            field: "models",
             index: 0,
             reason: Box::new(ModelRefused::Unknown { name: "x".into() }),
         };

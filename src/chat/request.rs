@@ -1,5 +1,6 @@
-//! What a chat request must look like: the body is read within its size limit and validated
-//! here, naming the first problem found.
+//! What a request must look like, whichever its protocol: the body is read within its size
+//! limit and validated here, naming the first problem found; the conversation field each
+//! protocol requires is checked by [`Protocol::check_prompt`].
 
 use std::io::Read;
 
@@ -7,10 +8,12 @@ use serde_json::Value;
 
 use crate::api::error::ApiError;
 use crate::api::message::HttpRequest;
+use crate::chat::protocol::Protocol;
 
-/// A valid chat request: the parsed body and what the proxy reads from it.
+/// A valid request: its protocol, the parsed body and what the proxy reads from it.
 #[derive(Debug)]
-pub(crate) struct ChatRequest {
+pub(crate) struct CallRequest {
+    pub(crate) protocol: Protocol,
     pub(crate) value: Value,
     /// `value` was changed and no longer matches the body as received.
     pub(crate) rewritten: bool,
@@ -77,13 +80,15 @@ pub(crate) fn read_body(req: &mut HttpRequest, limit: u64) -> Result<Vec<u8>, Ap
     Ok(body)
 }
 
-impl ChatRequest {
-    /// Checks that `body` is a chat request, naming the first problem found.
-    pub(crate) fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
-        const EXAMPLE: &str = r#"{"model":"auto","messages":[{"role":"user","content":"Hello"}]}"#;
+impl CallRequest {
+    /// Checks that `body` is a request of `protocol`, naming the first problem found.
+    pub(crate) fn parse(protocol: Protocol, body: &[u8]) -> Result<CallRequest, ApiError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::bad_request(
-                format!("the request body is empty; send a JSON chat request such as {EXAMPLE}"),
+                format!(
+                    "the request body is empty; send a JSON request such as {}",
+                    protocol.example()
+                ),
                 None,
             ));
         }
@@ -98,40 +103,14 @@ impl ChatRequest {
         })?;
         let Value::Object(fields) = &value else {
             return Err(ApiError::bad_request(
-                format!("the request body must be a JSON object such as {EXAMPLE}"),
+                format!(
+                    "the request body must be a JSON object such as {}",
+                    protocol.example()
+                ),
                 None,
             ));
         };
-        match fields.get("messages") {
-            None | Some(Value::Null) => {
-                return Err(ApiError::bad_request(
-                    "'messages' is required: a list of {\"role\", \"content\"} objects",
-                    Some("messages"),
-                ));
-            }
-            Some(Value::Array(list)) if list.is_empty() => {
-                return Err(ApiError::bad_request(
-                    "'messages' must hold at least one message",
-                    Some("messages"),
-                ));
-            }
-            Some(Value::Array(list)) => {
-                for (i, message) in list.iter().enumerate() {
-                    if !message.get("role").is_some_and(Value::is_string) {
-                        return Err(ApiError::bad_request(
-                            format!("messages[{i}] must be an object with a string 'role'"),
-                            Some("messages"),
-                        ));
-                    }
-                }
-            }
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "'messages' must be a list of {\"role\", \"content\"} objects",
-                    Some("messages"),
-                ));
-            }
-        }
+        protocol.check_prompt(fields)?;
         let stream = match fields.get("stream") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
@@ -152,22 +131,20 @@ impl ChatRequest {
                 ));
             }
         };
-        for (name, param) in [
-            ("max_tokens", "max_tokens"),
-            ("max_completion_tokens", "max_completion_tokens"),
-        ] {
+        for &name in protocol.limit_fields() {
             match fields.get(name) {
                 None | Some(Value::Null) => {}
                 Some(v) if v.as_u64().is_some_and(|n| n >= 1) => {}
                 Some(_) => {
                     return Err(ApiError::bad_request(
                         format!("'{name}' must be a whole number of at least 1"),
-                        Some(param),
+                        Some(name),
                     ));
                 }
             }
         }
-        Ok(ChatRequest {
+        Ok(CallRequest {
+            protocol,
             value,
             rewritten: false,
             stream,
@@ -181,17 +158,22 @@ mod tests {
     use super::*;
 
     fn parse_err(body: &str) -> String {
-        let e = ChatRequest::parse(body.as_bytes()).unwrap_err();
+        let e = CallRequest::parse(Protocol::Chat, body.as_bytes()).unwrap_err();
         assert_eq!(e.status(), 400, "{body}");
         e.to_string()
     }
 
     #[test]
     fn valid_requests_parse() {
-        let r = ChatRequest::parse(br#"{"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let r = CallRequest::parse(
+            Protocol::Chat,
+            br#"{"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
         assert!(!r.stream);
         assert!(r.model.is_none());
-        let r = ChatRequest::parse(
+        let r = CallRequest::parse(
+            Protocol::Chat,
             br#"{"model":"x","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
         )
         .unwrap();
@@ -213,7 +195,25 @@ mod tests {
         assert!(parse_err(&format!("{{{m},\"model\":7}}")).contains("'model'"));
         assert!(parse_err(&format!("{{{m},\"max_tokens\":-1}}")).contains("'max_tokens'"));
         assert!(parse_err(&format!("{{{m},\"max_tokens\":1.5}}")).contains("'max_tokens'"));
-        let e = ChatRequest::parse(b"{\"messages\":\"\xff\"}").unwrap_err();
+        let e = CallRequest::parse(Protocol::Chat, b"{\"messages\":\"\xff\"}").unwrap_err();
         assert!(e.to_string().contains("UTF-8"));
+    }
+
+    #[test]
+    fn each_protocols_limit_field_is_checked() {
+        let responses = |body: &str| CallRequest::parse(Protocol::Responses, body.as_bytes());
+        assert!(responses(r#"{"input":"hi","max_output_tokens":5}"#).is_ok());
+        let e = responses(r#"{"input":"hi","max_output_tokens":0}"#).unwrap_err();
+        assert!(e.to_string().contains("'max_output_tokens'"));
+        let messages = |body: &str| CallRequest::parse(Protocol::Messages, body.as_bytes());
+        let e = messages(r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":"9"}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("'max_tokens'"));
+        let r = messages(
+            r#"{"model":"auto","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.protocol, Protocol::Messages);
+        assert!(r.stream);
     }
 }

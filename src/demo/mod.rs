@@ -1,15 +1,21 @@
 //! A fake OpenRouter on loopback, for the tests, the benchmark and `--demo`.
 //!
-//! It speaks just enough HTTP/1.1 over `std::net` to be driven exactly: each chat call takes
-//! the next [`Script`] queued by the test (delays, error statuses with real error bodies,
-//! streams spaced in time, a stream that errors, drops or stalls mid-way, a hang), or a
-//! default answer built from the real fixtures. It records every request and the peak number
-//! of chat calls in flight. It shares no code with the proxy beyond a lock helper, so that a
-//! bug there cannot hide one here. `script.rs` holds what a call gets, `server.rs` the server.
+//! It speaks just enough HTTP/1.1 over `std::net` to be driven exactly: each generation call
+//! (chat completions, Responses, Messages) takes the next [`Script`] queued by the test
+//! (delays, error statuses with real error bodies, streams spaced in time, a stream that
+//! errors, drops or stalls mid-way, a hang), or a default answer in the protocol's real shape:
+//! a tool call when tools are offered, JSON for structured output, text otherwise, and the
+//! demo's failures on request. It records every request and the peak number of calls in
+//! flight. It shares no code with the proxy beyond a lock helper, so that a bug there cannot
+//! hide one here. `script.rs` holds what a call gets, `answer.rs` what it answers by default,
+//! `shapes.rs` each protocol's bodies and events, `server.rs` the server.
 
+mod answer;
 mod script;
 mod server;
+mod shapes;
 
+pub use answer::{DEMO_RATE_LIMITED, DEMO_UNAVAILABLE};
 pub use script::{AUTHORIZATION_PLACEHOLDER, Script, StreamEnd, chunk_event};
 pub use server::{FakeUpstream, Seen};
 

@@ -165,11 +165,7 @@ pub fn chunk_event(delta: serde_json::Value, finish: Option<&str>) -> String {
     format!("data: {chunk}\n\n")
 }
 
-pub(super) fn completion_body(
-    model: &str,
-    content: Option<&str>,
-    reasoning: Option<&str>,
-) -> String {
+fn completion_body(model: &str, content: Option<&str>, reasoning: Option<&str>) -> String {
     serde_json::json!({
         "id": "gen-fake-1",
         "provider": "Fake",

@@ -10,12 +10,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::demo::script::{Script, StreamEnd, completion_body};
-use crate::demo::{DEFAULT_MODEL, ERR_NO_AUTH, MODELS_JSON, SSE_LFM};
+use crate::demo::answer::{
+    Answer, DEMO_RATE_LIMITED, DEMO_UNAVAILABLE, GREETING, Wire, answer_for,
+};
+use crate::demo::script::{Script, StreamEnd};
+use crate::demo::shapes;
+use crate::demo::{DEFAULT_MODEL, ERR_NO_AUTH, ERR_PROVIDER_RATE_LIMITED, MODELS_JSON, SSE_LFM};
 use crate::util::sync::lock;
 
-/// What the fake answers a chat call that names no model and has no script.
-const DEFAULT_ANSWER: &str = "Hello! How can I help you today?";
+/// What the fake answers `[demo:503]`: no provider can take the call.
+const ERR_UNAVAILABLE: &str = r#"{"error":{"message":"No endpoints available: every provider of this model is down (a demo failure)","code":503}}"#;
 
 /// A request as the fake received it.
 #[derive(Clone, Debug)]
@@ -37,7 +41,7 @@ impl Seen {
 
 #[derive(Default)]
 struct Shared {
-    /// Scripts for the next chat calls, in order.
+    /// Scripts for the next generation calls (any protocol), in order.
     script: Mutex<VecDeque<Script>>,
     /// Every request received, in order.
     seen: Mutex<Vec<Seen>>,
@@ -141,6 +145,15 @@ impl FakeUpstream {
             .collect()
     }
 
+    /// The generation calls received so far, whichever the protocol (chat completions,
+    /// Responses, Messages).
+    pub fn model_calls(&self) -> Vec<Seen> {
+        self.requests()
+            .into_iter()
+            .filter(|s| Wire::of_path(&s.path).is_some())
+            .collect()
+    }
+
     /// The most chat calls that were ever in flight at once.
     pub fn peak_concurrency(&self) -> usize {
         self.shared.peak.load(Ordering::SeqCst)
@@ -173,7 +186,7 @@ fn serve_connection(conn: TcpStream, shared: &Shared) {
         if !shared.forget_requests.load(Ordering::Relaxed) {
             lock(&shared.seen).push(request.clone());
         }
-        let keep_alive = if request.path.ends_with("/chat/completions") {
+        let keep_alive = if let Some(wire) = Wire::of_path(&request.path) {
             let call = ActiveCall::begin(shared);
             if asks_free_model(&request) {
                 let key = request.header("Authorization").unwrap_or("").to_string();
@@ -181,7 +194,7 @@ fn serve_connection(conn: TcpStream, shared: &Shared) {
             }
             let script = lock(&shared.script).pop_front();
             let script = script
-                .unwrap_or_else(|| default_chat(&request, shared))
+                .unwrap_or_else(|| default_answer(wire, &request, shared))
                 .quoting(request.header("Authorization").unwrap_or(""));
             answer(&mut writer, &mut reader, script, shared, Some(call))
         } else {
@@ -202,25 +215,46 @@ fn serve_connection(conn: TcpStream, shared: &Shared) {
     }
 }
 
-/// The default answer to a chat call: a real stream or a plain completion, for the model asked.
-fn default_chat(request: &Seen, shared: &Shared) -> Script {
+/// The default answer to a generation call: an error for the demo markers, else the answer
+/// `answer_for` chooses, whole or streamed, in the protocol's shape, for the model asked. A
+/// plain chat stream replays a real capture.
+fn default_answer(wire: Wire, request: &Seen, shared: &Shared) -> Script {
     if request
         .header("Authorization")
         .is_none_or(|a| !a.starts_with("Bearer "))
     {
-        return Script::json(401, ERR_NO_AUTH);
+        return Script::json(401, shapes::error_body(wire, 401, ERR_NO_AUTH));
+    }
+    let text = String::from_utf8_lossy(&request.body);
+    if text.contains(DEMO_RATE_LIMITED) {
+        return Script::json(
+            429,
+            shapes::error_body(wire, 429, ERR_PROVIDER_RATE_LIMITED),
+        );
+    }
+    if text.contains(DEMO_UNAVAILABLE) {
+        return Script::json(503, shapes::error_body(wire, 503, ERR_UNAVAILABLE));
     }
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
     let model = body["model"]
         .as_str()
         .filter(|m| !m.is_empty() && *m != "auto")
         .unwrap_or(DEFAULT_MODEL);
-    if body["stream"] == true {
+    let answer = answer_for(wire, &body);
+    let gap = *lock(&shared.default_gap);
+    if body["stream"] != true {
+        return Script::json(200, shapes::whole(wire, model, &answer));
+    }
+    if wire == Wire::Chat && answer == Answer::Text(GREETING.into()) {
         // The real capture, answered in the name of the model asked for.
         let sse = SSE_LFM.replace(DEFAULT_MODEL, model);
-        return Script::stream_fixture(&sse, *lock(&shared.default_gap));
+        return Script::stream_fixture(&sse, gap);
     }
-    Script::json(200, completion_body(model, Some(DEFAULT_ANSWER), None))
+    Script::Stream {
+        events: shapes::stream(wire, model, &answer),
+        gap,
+        end: StreamEnd::Complete,
+    }
 }
 
 fn other_route(request: &Seen, shared: &Shared) -> Script {

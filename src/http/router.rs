@@ -4,19 +4,32 @@
 
 use serde_json::json;
 
+use std::sync::Arc;
+
 use crate::admin::{api as console, debug};
 use crate::api::error::ApiError;
+use crate::api::error_shape::ErrorShape;
 use crate::api::message::{HttpRequest, Reply};
 use crate::app::state::AppState;
-use crate::chat::handler::chat_completions;
+use crate::autopilot::catalog::Snapshot;
+use crate::autopilot::model_view::anthropic_entry;
+use crate::chat::count_tokens::count_tokens;
+use crate::chat::handler::generate;
+use crate::chat::protocol::Protocol;
 use crate::http::gate::{self, GateSettings, Verdict};
 use crate::util::secret::constant_time_eq;
+use crate::util::text::decode_path_segment;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Route {
     Health,
     Models,
-    Chat,
+    /// `GET /v1/models/{id}`.
+    Model,
+    /// `POST /v1/chat/completions`, `/v1/responses`, `/v1/messages`.
+    Generate(Protocol),
+    /// `POST /v1/messages/count_tokens`, answered here.
+    CountTokens,
 }
 
 /// Answers one request.
@@ -32,18 +45,19 @@ pub fn route(state: &AppState, req: &mut HttpRequest) -> Reply {
         req.header("Origin"),
         settings,
     );
+    // Errors come in the shape of the API the client speaks on this route.
+    let shape = ErrorShape::for_request(&req.path, &req.headers);
     let cors = match verdict {
         Verdict::Refuse(message) => {
-            return ApiError::Refused {
+            return shape.reply(ApiError::Refused {
                 status: 403,
                 message,
-            }
-            .into_reply();
+            });
         }
         Verdict::Options { cors } => return options(cors.as_deref()),
         Verdict::Pass { cors } => cors,
     };
-    let mut reply = handle(state, req).unwrap_or_else(ApiError::into_reply);
+    let mut reply = handle(state, req).unwrap_or_else(|e| shape.reply(e));
     if let Some(origin) = cors {
         reply.headers.extend(gate::cors_headers(&origin));
     }
@@ -78,7 +92,11 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
     let route = match req.path.as_str() {
         "/health" | "/v1/health" => Route::Health,
         "/v1/models" | "/models" => Route::Models,
-        "/v1/chat/completions" | "/chat/completions" => Route::Chat,
+        path if model_id(path).is_some() => Route::Model,
+        "/v1/chat/completions" | "/chat/completions" => Route::Generate(Protocol::Chat),
+        "/v1/responses" | "/responses" => Route::Generate(Protocol::Responses),
+        "/v1/messages" | "/messages" => Route::Generate(Protocol::Messages),
+        "/v1/messages/count_tokens" | "/messages/count_tokens" => Route::CountTokens,
         _ => {
             return Err(ApiError::NotFound {
                 path: req.path.clone(),
@@ -86,27 +104,28 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
         }
     };
     let method = req.method.as_str();
-    let allowed = match route {
-        Route::Health | Route::Models => matches!(method, "GET" | "HEAD"),
-        Route::Chat => method == "POST",
+    let (allowed, methods) = match route {
+        Route::Health | Route::Models | Route::Model => (matches!(method, "GET" | "HEAD"), "GET"),
+        Route::Generate(_) | Route::CountTokens => (method == "POST", "POST"),
     };
     if !allowed {
-        let allowed = if route == Route::Chat { "POST" } else { "GET" };
-        return Err(ApiError::MethodNotAllowed { allowed });
+        return Err(ApiError::MethodNotAllowed { allowed: methods });
     }
     if route != Route::Health {
         check_proxy_key(state, req)?;
     }
     match route {
         Route::Health => Ok(health(state)),
-        Route::Models => models(state),
-        Route::Chat if state.shutdown.asked() => Err(ApiError::Unavailable {
+        Route::Models => models(state, req),
+        Route::Model => model(state, req),
+        Route::CountTokens => count_tokens(state, req),
+        Route::Generate(_) if state.shutdown.asked() => Err(ApiError::Unavailable {
             status: 503,
             code: "shutting_down",
             message: "the proxy is shutting down; try again in a moment".into(),
             retry_after: Some(5),
         }),
-        Route::Chat => Ok(chat_completions(state, req)),
+        Route::Generate(protocol) => Ok(generate(state, req, protocol)),
     }
 }
 
@@ -128,28 +147,79 @@ fn admin_shutdown(state: &AppState, req: &HttpRequest) -> Result<Reply, ApiError
     Ok(Reply::json(200, br#"{"status":"shutting down"}"#.to_vec()))
 }
 
-/// When `PROXY_API_KEY` is set, the client must send it as a Bearer token.
+/// When `PROXY_API_KEY` is set, the client must send it: as a Bearer token (OpenAI's SDKs,
+/// and Anthropic's with `ANTHROPIC_AUTH_TOKEN`) or as `x-api-key` (Anthropic's SDKs with an
+/// API key).
 fn check_proxy_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let config = state.config();
     let Some(expected) = config.proxy_api_key.as_deref() else {
         return Ok(());
     };
-    let sent = req
+    let bearer = req
         .header("Authorization")
         .and_then(|v| v.trim().strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    if constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+        .map(str::trim);
+    let api_key = req.header("x-api-key").map(str::trim);
+    let matches = |sent: Option<&str>| {
+        sent.is_some_and(|sent| constant_time_eq(sent.as_bytes(), expected.as_bytes()))
+    };
+    // Both are compared, whichever is present, so the time taken says nothing of which.
+    let (by_bearer, by_api_key) = (matches(bearer), matches(api_key));
+    if by_bearer || by_api_key {
         Ok(())
     } else {
         Err(ApiError::ProxyKeyRequired)
     }
 }
 
-/// `GET /v1/models`: the free models (all models when paid ones are allowed).
-fn models(state: &AppState) -> Result<Reply, ApiError> {
+/// `GET /v1/models`: the free models (all models when paid ones are allowed), in Anthropic's
+/// list shape for a client that sends `anthropic-version`.
+fn models(state: &AppState, req: &HttpRequest) -> Result<Reply, ApiError> {
     let config = state.config();
-    let catalog = state.catalog.snapshot_when_ready(config.connect_timeout);
+    let catalog = loaded_catalog(state)?;
+    let body = if req.header("anthropic-version").is_some() {
+        catalog.anthropic_list_body(config.allow_paid_models)
+    } else {
+        catalog.list_body(config.allow_paid_models)
+    };
+    Ok(Reply::json(200, body.to_vec()))
+}
+
+/// `GET /v1/models/{id}`: one entry of that list, in the same shape, or a 404.
+fn model(state: &AppState, req: &HttpRequest) -> Result<Reply, ApiError> {
+    let config = state.config();
+    let id = model_id(&req.path).unwrap_or_default();
+    let catalog = loaded_catalog(state)?;
+    let Some(entry) = catalog.entry(&id, config.allow_paid_models) else {
+        return Err(ApiError::ModelNotFound { id });
+    };
+    let entry = if req.header("anthropic-version").is_some() {
+        anthropic_entry(entry)
+    } else {
+        entry.clone()
+    };
+    Ok(Reply::json(
+        200,
+        serde_json::to_vec(&entry).unwrap_or_default(),
+    ))
+}
+
+/// The model id in `/v1/models/{id}` (or `/models/{id}`), percent-decoded: ids hold `/` and
+/// `:`, sent as they are or encoded. One that does not decode is looked up as it came (and
+/// not found).
+fn model_id(path: &str) -> Option<String> {
+    let rest = path
+        .strip_prefix("/v1/models/")
+        .or_else(|| path.strip_prefix("/models/"))
+        .filter(|rest| !rest.is_empty())?;
+    Some(decode_path_segment(rest).unwrap_or_else(|| rest.to_string()))
+}
+
+/// The catalog, once it has loaded (or a 503 saying it has not).
+fn loaded_catalog(state: &AppState) -> Result<Arc<Snapshot>, ApiError> {
+    let catalog = state
+        .catalog
+        .snapshot_when_ready(state.config().connect_timeout);
     if catalog.is_empty() {
         return Err(ApiError::Unavailable {
             status: 503,
@@ -160,8 +230,7 @@ fn models(state: &AppState) -> Result<Reply, ApiError> {
             retry_after: Some(30),
         });
     }
-    let body = catalog.list_body(config.allow_paid_models).to_vec();
-    Ok(Reply::json(200, body))
+    Ok(catalog)
 }
 
 fn health(state: &AppState) -> Reply {

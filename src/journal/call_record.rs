@@ -1,6 +1,6 @@
-//! The record of one chat call in debug mode: what the client sent, each upstream attempt,
-//! and how the call ended. Finishing it counts the call in the daily statistics, appends it to
-//! the call log and writes its capture.
+//! The record of one generation call (chat completions, Responses or Messages) in debug mode:
+//! its route, what the client sent, each upstream attempt, and how the call ended. Finishing it
+//! counts the call in the daily statistics, appends it to the call log and writes its capture.
 //!
 //! A record is finished exactly once: explicitly, before the last bytes of the answer leave
 //! (so that a crash right after cannot lose a call the client fully received), or, for a
@@ -20,6 +20,8 @@ use crate::journal::stats::{CallSummary, Outcome, Stats};
 pub(crate) struct CallRecord {
     /// Where the record goes; `None` when debug mode is off or the record is finished.
     sinks: Option<(Arc<Stats>, Arc<Captures>)>,
+    /// The protocol's route name (`chat`, `responses`, `messages`).
+    route: &'static str,
     started: Instant,
     time: String,
     request: Value,
@@ -78,6 +80,7 @@ impl CallRecord {
     pub(crate) fn off() -> CallRecord {
         CallRecord {
             sinks: None,
+            route: "",
             started: Instant::now(),
             time: String::new(),
             request: Value::Null,
@@ -88,9 +91,11 @@ impl CallRecord {
     }
 
     /// Starts recording a call when `sinks` is given (debug mode on).
+    /// `route` names the protocol (`chat`, `responses`, `messages`).
     pub(crate) fn start(
         sinks: Option<(Arc<Stats>, Arc<Captures>)>,
         req: &HttpRequest,
+        route: &'static str,
     ) -> CallRecord {
         let Some(sinks) = sinks else {
             return CallRecord::off();
@@ -99,7 +104,7 @@ impl CallRecord {
             .headers
             .iter()
             .map(|(k, v)| {
-                let shown = if k.eq_ignore_ascii_case("authorization") {
+                let shown = if is_credential(k) {
                     "*** (masked)".to_string()
                 } else {
                     v.clone()
@@ -109,9 +114,10 @@ impl CallRecord {
             .collect();
         CallRecord {
             sinks: Some(sinks),
+            route,
             started: Instant::now(),
             time: local_timestamp(),
-            request: json!({"method": req.method, "path": req.path, "headers": headers}),
+            request: json!({"method": req.method, "path": req.path, "route": route, "headers": headers}),
             attempts: Vec::new(),
             stream: false,
             first_byte: None,
@@ -205,6 +211,7 @@ impl CallRecord {
         }));
         stats.record(CallSummary {
             time: self.time.clone(),
+            route: Some(self.route.to_string()),
             model: report.model,
             key: report.key,
             status,
@@ -217,9 +224,24 @@ impl CallRecord {
             ttfb_ms: self.first_byte.map(|d| d.as_millis() as u64),
             error: report.error.map(|e| captures.redact(&e)),
             capture,
-            route: self.request["path"].as_str().map(str::to_string),
         });
     }
+}
+
+/// Whether a request header carries a credential (the client's `Authorization`, Anthropic's
+/// `x-api-key`, and the like): a record shows it masked.
+fn is_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "api-key",
+        "token",
+        "secret",
+        "cookie",
+        "password",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 /// How a call that ended in `error` counts: a wait that ran out is a timeout, anything else

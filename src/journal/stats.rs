@@ -76,6 +76,9 @@ pub enum Outcome {
 pub struct CallSummary {
     /// Local time, ISO 8601 with microseconds.
     pub time: String,
+    /// The protocol's route (`chat`, `responses`, `messages`); absent in older lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
     pub model: Option<String>,
     /// Masked.
     pub key: Option<String>,
@@ -90,10 +93,6 @@ pub struct CallSummary {
     pub error: Option<String>,
     /// The capture file's name under `captures/`, when one was written.
     pub capture: Option<String>,
-    /// The path the call came in on (`/v1/chat/completions`, the console's test chat...);
-    /// absent in logs written before it was kept.
-    #[serde(default)]
-    pub route: Option<String>,
 }
 
 impl DayCounters {
@@ -349,6 +348,7 @@ mod tests {
     fn call(outcome: Outcome, attempts: u32) -> CallSummary {
         CallSummary {
             time: local_timestamp(),
+            route: Some("chat".into()),
             model: Some("m:free".into()),
             key: Some("sk-or-v1-abc...xyz".into()),
             status: 200,
@@ -361,7 +361,6 @@ mod tests {
             ttfb_ms: None,
             error: None,
             capture: None,
-            route: None,
         }
     }
 

@@ -103,18 +103,23 @@ impl Upstream {
         })
     }
 
-    /// `POST /chat/completions` with the body as the client sent it.
+    /// `POST` to a generation endpoint (`/chat/completions`, `/responses`, `/messages`) with
+    /// the body as the client sent it, the proxy's key, and only the client headers the
+    /// protocol passes on (`forwarded`, e.g. `anthropic-version`); never the client's own
+    /// credentials.
     ///
     /// A streamed answer may go quiet for at most the idle timeout at any point, headers
     /// included. A whole answer may take the response timeout to send its headers, and go quiet
     /// for at most as long inside its body (OpenRouter may trickle keep-alive whitespace).
-    pub fn post_chat(
+    pub fn post(
         &self,
+        path: &str,
         key: &str,
         body: &[u8],
         stream: bool,
+        forwarded: &[(String, String)],
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let url = format!("{}/chat/completions", self.base_url);
+        let url = format!("{}{path}", self.base_url);
         let silence = if stream {
             self.idle_timeout
         } else {
@@ -126,9 +131,12 @@ impl Upstream {
             .config()
             .timeout_recv_response(Some(self.response_timeout))
             .timeout_per_read(Some(silence));
+        let mut request = config.build();
+        for (name, value) in forwarded {
+            request = request.header(name.as_str(), value.as_str());
+        }
         let start = Instant::now();
-        let result = config
-            .build()
+        let result = request
             .header("Authorization", format!("Bearer {key}"))
             .header("Content-Type", "application/json")
             .header("HTTP-Referer", &self.referer)

@@ -58,6 +58,25 @@ impl Failure {
         Some(wait.as_secs().max(1))
     }
 
+    /// Seconds until trying again could work: what the failure itself says, else how long the
+    /// proxy rests the key or the model after it (a minute for the per-minute limit, until
+    /// 00:00 UTC for the daily one, `model_cooldown` for a busy model). `None` when waiting
+    /// does not help.
+    pub(crate) fn wait_secs(&self, model_cooldown: Duration) -> Option<u64> {
+        if let Some(secs) = self.retry_after_secs() {
+            return Some(secs);
+        }
+        let wait = match self {
+            Failure::KeyPerMinute { .. } => Duration::from_secs(60),
+            Failure::KeyPerDay { .. } => crate::util::clock::next_quota_reset()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default(),
+            Failure::ModelUnavailable { .. } => model_cooldown,
+            _ => return None,
+        };
+        Some(wait.as_secs().max(1))
+    }
+
     /// A short word for logs, statistics and the panel.
     pub(crate) fn label(&self) -> &'static str {
         match self {
@@ -78,7 +97,9 @@ pub(crate) fn classify_status(status: u16, body: &[u8], retry_after: Option<&str
     let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let error = &parsed["error"];
     let message = error["message"].as_str().unwrap_or("");
-    classify_error(status, message, error.get("metadata"), retry_after)
+    // Anthropic-shaped bodies (OpenRouter's `/messages`) may hold the metadata beside `error`.
+    let metadata = error.get("metadata").or_else(|| parsed.get("metadata"));
+    classify_error(status, message, metadata, retry_after)
 }
 
 /// Classifies an upstream error from its parts: the status (for a 200 carrying an error
@@ -235,5 +256,30 @@ mod tests {
                 retry_after: Some(Duration::from_secs(3))
             }
         );
+    }
+
+    #[test]
+    fn the_wait_is_the_failures_own_else_the_rest_the_proxy_gives() {
+        let cooldown = Duration::from_secs(45);
+        let busy = Failure::ModelUnavailable {
+            status: 429,
+            retry_after: None,
+        };
+        assert_eq!(busy.wait_secs(cooldown), Some(45));
+        let told = Failure::ModelUnavailable {
+            status: 429,
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(told.wait_secs(cooldown), Some(7));
+        assert_eq!(
+            Failure::KeyPerMinute { reset: None }.wait_secs(cooldown),
+            Some(60)
+        );
+        let day = Failure::KeyPerDay { reset: None }
+            .wait_secs(cooldown)
+            .unwrap();
+        assert!((1..=86_400).contains(&day), "{day}");
+        assert_eq!(Failure::Fatal.wait_secs(cooldown), None);
+        assert_eq!(Failure::ModelGone.wait_secs(cooldown), None);
     }
 }

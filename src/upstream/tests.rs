@@ -75,7 +75,9 @@ fn a_thousand_keep_alive_requests() {
     let upstream = upstream_at(keep_alive_server(), &[]);
     let started = std::time::Instant::now();
     for _ in 0..1000 {
-        let response = upstream.post_chat("sk-test", CHAT_BODY, false).unwrap();
+        let response = upstream
+            .post("/chat/completions", "sk-test", CHAT_BODY, false, &[])
+            .unwrap();
         assert_eq!(response.status, 200);
         response.body.read_all(1 << 20).unwrap();
     }
@@ -146,7 +148,9 @@ fn a_client_leaving_ends_the_wait_for_response_headers() {
     let client = Arc::new(FakeClient::default());
     client.leave_after(LEAVES_AFTER);
     let started = Instant::now();
-    let result = client_watch::serving(client, || upstream.post_chat("sk-test", CHAT_BODY, false));
+    let result = client_watch::serving(client, || {
+        upstream.post("/chat/completions", "sk-test", CHAT_BODY, false, &[])
+    });
     let took = started.elapsed();
     let error = expect_error(result);
     assert!(matches!(error, UpstreamError::ClientGone), "{error:?}");
@@ -172,7 +176,9 @@ fn a_client_leaving_ends_a_stalled_stream() {
     let upstream = upstream_at(addr, PATIENT);
     let client = Arc::new(FakeClient::default());
     let (error, took) = client_watch::serving(client.clone(), || {
-        let mut response = upstream.post_chat("sk-test", CHAT_BODY, true).unwrap();
+        let mut response = upstream
+            .post("/chat/completions", "sk-test", CHAT_BODY, true, &[])
+            .unwrap();
         let mut buf = [0; 1024];
         let n = response.body.read(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"data: {\"id\":\"x1\"}\n\n");
@@ -201,7 +207,7 @@ fn without_a_watched_client_a_stall_ends_with_the_configured_timeout() {
     let (addr, _closed) = stalling_server("");
     let upstream = upstream_at(addr, &[("UPSTREAM_RESPONSE_TIMEOUT", "400ms")]);
     let started = Instant::now();
-    let error = expect_error(upstream.post_chat("sk-test", CHAT_BODY, false));
+    let error = expect_error(upstream.post("/chat/completions", "sk-test", CHAT_BODY, false, &[]));
     let took = started.elapsed();
     assert!(
         matches!(
@@ -224,7 +230,7 @@ fn a_watched_client_that_stays_still_sees_the_real_timeouts() {
     let client = Arc::new(FakeClient::default());
     let started = Instant::now();
     let result = client_watch::serving(client.clone(), || {
-        upstream.post_chat("sk-test", CHAT_BODY, false)
+        upstream.post("/chat/completions", "sk-test", CHAT_BODY, false, &[])
     });
     let took = started.elapsed();
     let error = expect_error(result);
@@ -238,7 +244,9 @@ fn a_watched_client_that_stays_still_sees_the_real_timeouts() {
     );
     let upstream = upstream_at(addr, &[("UPSTREAM_IDLE_TIMEOUT", "350ms")]);
     let (error, took) = client_watch::serving(client, || {
-        let mut response = upstream.post_chat("sk-test", CHAT_BODY, true).unwrap();
+        let mut response = upstream
+            .post("/chat/completions", "sk-test", CHAT_BODY, true, &[])
+            .unwrap();
         let mut buf = [0; 1024];
         let n = response.body.read(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"data: {\"id\":\"x1\"}\n\n");
@@ -277,7 +285,9 @@ fn one_answer_per_connection(
 }
 
 fn ask(upstream: &Upstream) {
-    let response = upstream.post_chat("sk-test", CHAT_BODY, false).unwrap();
+    let response = upstream
+        .post("/chat/completions", "sk-test", CHAT_BODY, false, &[])
+        .unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.body.read_all(1024).unwrap(), b"{\"ok\":true}");
 }
@@ -353,7 +363,7 @@ fn a_socks_proxy_is_refused_not_bypassed() {
     let socks = TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy = format!("socks5://user:secret@{}", socks.local_addr().unwrap());
     let upstream = upstream_at(addr, &[("HTTP_PROXY", proxy.as_str())]);
-    let error = expect_error(upstream.post_chat("sk-test", CHAT_BODY, false));
+    let error = expect_error(upstream.post("/chat/completions", "sk-test", CHAT_BODY, false, &[]));
     match error {
         UpstreamError::Unreachable(detail) => {
             assert!(detail.contains("SOCKS"), "{detail}");

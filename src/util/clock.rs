@@ -43,6 +43,15 @@ pub(crate) fn epoch_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Epoch seconds as an RFC 3339 UTC time (`2025-09-11T17:36:53Z`), as Anthropic's API writes
+/// dates; the epoch itself for a time out of range.
+pub(crate) fn rfc3339_utc(secs: u64) -> String {
+    let secs = i64::try_from(secs).unwrap_or(0);
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// A monotonic instant as epoch milliseconds of the wall clock, for JSON.
 pub(crate) fn instant_epoch_ms(t: Instant) -> u64 {
     let now = Instant::now();
@@ -64,5 +73,12 @@ mod tests {
         assert!(wait <= Duration::from_secs(86_400));
         assert_eq!(epoch_ms(reset) % 86_400_000, 0);
         assert_eq!(from_epoch_ms(epoch_ms(reset)), reset);
+    }
+
+    #[test]
+    fn dates_are_written_as_rfc_3339() {
+        assert_eq!(rfc3339_utc(1_757_612_213), "2025-09-11T17:36:53Z");
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(u64::MAX), "1970-01-01T00:00:00Z");
     }
 }

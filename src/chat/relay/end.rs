@@ -1,10 +1,8 @@
 //! How a relayed stream ended, as a value: it decides how the call counts in the statistics,
-//! what the record says, and whether the client needs an error event before `[DONE]`. The
-//! relay decides on the variant, never on a message's words.
+//! what the record says, and whether the client needs an error event (each protocol writes
+//! its own). The relay decides on the variant, never on a message's words.
 
 use std::io;
-
-use serde_json::json;
 
 use crate::chat::relay::sse::ReadError;
 use crate::journal::stats::Outcome;
@@ -72,20 +70,13 @@ impl StreamEnd {
         })
     }
 
-    /// The OpenAI-style error event that tells the client the answer is incomplete, when the
-    /// stream did not already carry OpenRouter's own.
-    pub(crate) fn error_event(&self) -> Option<serde_json::Value> {
-        if matches!(self, StreamEnd::Complete | StreamEnd::UpstreamError) {
-            return None;
+    /// What the client must be told in an error event, when the stream did not end well and
+    /// did not already carry OpenRouter's own error event.
+    pub(crate) fn interruption(&self) -> Option<String> {
+        match self {
+            StreamEnd::Complete | StreamEnd::UpstreamError => None,
+            _ => self.message(),
         }
-        Some(json!({
-            "error": {
-                "message": self.message(),
-                "type": "upstream_error",
-                "code": "stream_interrupted",
-            },
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "error"}],
-        }))
     }
 }
 
@@ -112,18 +103,12 @@ mod tests {
         ];
         for (end, outcome, event) in table {
             assert_eq!(end.outcome(), outcome, "{end:?}");
-            assert_eq!(end.error_event().is_some(), event, "{end:?}");
+            assert_eq!(end.interruption().is_some(), event, "{end:?}");
             assert_eq!(end.message().is_none(), end == StreamEnd::Complete);
         }
-        let event = StreamEnd::EventTooLong { limit: 16 << 20 }
-            .error_event()
+        let message = StreamEnd::EventTooLong { limit: 16 << 20 }
+            .interruption()
             .unwrap();
-        assert_eq!(event["error"]["code"], "stream_interrupted");
-        assert!(
-            event["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("16 MiB")
-        );
+        assert!(message.contains("16 MiB"), "{message}");
     }
 }

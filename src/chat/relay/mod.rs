@@ -1,19 +1,26 @@
-//! Relays OpenRouter's server-sent events to the client one event at a time, as they arrive.
+//! Relays OpenRouter's server-sent events to the client one event at a time, as they arrive,
+//! whichever the protocol.
 //!
-//! Events pass through byte for byte; keep-alive comments (`: OPENROUTER PROCESSING`) are
-//! passed on and never parsed. Every stream ends with `data: [DONE]`. Before it, when the
-//! model reasoned but never answered, one extra event carries the reasoning as content; when
-//! the upstream failed or closed early, an OpenAI-style error event says so. The relay never
-//! mixes reasoning into a stream that has content.
+//! Events pass through byte for byte, `event:` lines included; keep-alive comments
+//! (`: OPENROUTER PROCESSING`) are passed on and never parsed. The protocol's
+//! [`StreamObserver`] reads each event and writes what the relay adds: when the model
+//! reasoned but never answered, the reasoning as the protocol's text; when the upstream failed
+//! or closed early, the protocol's own error event. Chat streams end with the relay's
+//! `data: [DONE]`, Responses streams with OpenRouter's, Messages streams at `message_stop`
+//! (Anthropic's protocol has no `[DONE]`).
 //!
-//! The parts: [`sse`] frames events, [`state`] learns from them and writes the closing
-//! events, [`end`] says how a stream ended, and [`recorder`] keeps debug mode's capture. This
-//! file runs them in order, one piece per call from the server.
+//! The parts: [`sse`] frames events, the observers (`chat_stream`, `responses_stream`,
+//! `messages_stream`) learn from them and write the closing events, [`end`] says how a
+//! stream ended, and [`recorder`] keeps debug mode's capture. This file runs them in order,
+//! one piece per call from the server.
 
+pub(crate) mod chat_stream;
 mod end;
+pub(crate) mod messages_stream;
+mod observer;
 mod recorder;
+pub(crate) mod responses_stream;
 mod sse;
-mod state;
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -25,15 +32,22 @@ use serde_json::Value;
 use crate::api::message::EventStream;
 use crate::autopilot::limiter::Permit;
 use crate::chat::relay::end::StreamEnd;
+use crate::chat::relay::observer::Progress;
+pub(crate) use crate::chat::relay::observer::StreamObserver;
 use crate::chat::relay::recorder::StreamRecorder;
 use crate::chat::relay::sse::EventReader;
-use crate::chat::relay::state::StreamState;
 use crate::journal::call_record::CallRecord;
 use crate::util::secret::Redactor;
 
+/// Until the answer begins, the relay reads ahead at most this many bytes, holding them back
+/// so that a failure can still be retried; past that, it lets them go as if the answer had
+/// begun. (Keep-alive comments while a slow provider starts are a few dozen bytes each;
+/// `response.created` echoes the request's instructions and tools, tens of KiB.)
+const READ_AHEAD_BYTES: usize = 256 << 10;
+
 pub(crate) struct SseRelay<R: Read> {
     events: EventReader<R>,
-    state: StreamState,
+    state: Box<dyn StreamObserver>,
     recorder: StreamRecorder,
     /// Held for the whole stream; released when the relay is dropped or finished.
     permit: Option<Permit>,
@@ -48,20 +62,21 @@ pub(crate) struct SseRelay<R: Read> {
     redactor: Option<Arc<Redactor>>,
 }
 
-/// Why a stream failed before its first event reached the client: it can still be retried.
+/// Why a stream failed before its answer began: the client has nothing yet, so it can still
+/// be retried.
 #[derive(Debug)]
 pub(crate) enum EarlyFailure {
-    /// The first event was an error: OpenRouter's `error` object.
+    /// An error came first: OpenRouter's `error` object.
     ErrorEvent(Value),
-    /// The stream ended, broke or went silent before its first event.
+    /// The stream ended, broke or went silent before its answer began.
     NoEvent,
 }
 
 impl<R: Read + Send> SseRelay<R> {
-    fn from_events(events: EventReader<R>) -> SseRelay<R> {
+    fn from_events(events: EventReader<R>, state: Box<dyn StreamObserver>) -> SseRelay<R> {
         SseRelay {
             events,
-            state: StreamState::default(),
+            state,
             recorder: StreamRecorder::off(),
             permit: None,
             pending: VecDeque::new(),
@@ -72,24 +87,31 @@ impl<R: Read + Send> SseRelay<R> {
         }
     }
 
-    /// Reads up to the first `data:` event and keeps what it read for the client. A stream
-    /// that ends, breaks or carries an error before that has sent the client nothing, so the
-    /// call can be retried: that is an [`EarlyFailure`].
-    pub(crate) fn start(reader: R) -> Result<SseRelay<R>, EarlyFailure> {
-        let mut relay = SseRelay::from_events(EventReader::new(reader));
-        while relay.state.data_events() == 0 && !relay.done {
+    /// Reads until the answer begins (past keep-alive comments and the protocol's preamble
+    /// events) and keeps what it read for the client. A stream that ends, breaks or carries an
+    /// error before that has sent the client nothing, so the call can be retried: that is an
+    /// [`EarlyFailure`].
+    pub(crate) fn start(
+        reader: R,
+        observer: Box<dyn StreamObserver>,
+    ) -> Result<SseRelay<R>, EarlyFailure> {
+        let mut relay = SseRelay::from_events(EventReader::new(reader), observer);
+        let mut held = 0;
+        while relay.state.progress() == Progress::Waiting && !relay.done && held < READ_AHEAD_BYTES
+        {
             let mut piece = Vec::new();
             let mut text = String::new();
             relay.read_piece(&mut piece, &mut text);
+            held += piece.len();
             relay.pending.push_back((piece, text));
         }
-        if let Some(error) = relay.state.take_first_error() {
-            return Err(EarlyFailure::ErrorEvent(error));
+        match relay.state.progress() {
+            Progress::Failed => Err(EarlyFailure::ErrorEvent(
+                relay.state.take_early_error().unwrap_or_default(),
+            )),
+            Progress::Waiting if relay.done => Err(EarlyFailure::NoEvent),
+            _ => Ok(relay),
         }
-        if relay.state.data_events() == 0 {
-            return Err(EarlyFailure::NoEvent);
-        }
-        Ok(relay)
     }
 
     /// Makes the relay hold the call's concurrency slot until it ends.
@@ -104,13 +126,13 @@ impl<R: Read + Send> SseRelay<R> {
         self
     }
 
-    /// The model named by the events so far.
     /// Masks every configured secret in the events before they leave.
     pub(crate) fn redacting(mut self, redactor: Arc<Redactor>) -> SseRelay<R> {
         self.redactor = Some(redactor);
         self
     }
 
+    /// The model named by the events so far.
     pub(crate) fn model(&self) -> Option<&str> {
         self.state.model()
     }
@@ -127,19 +149,28 @@ impl<R: Read + Send> SseRelay<R> {
             Err(e) => return self.close(Some(StreamEnd::from_read_error(e)), out, text),
         };
         if event.data == b"[DONE]" {
-            return self.close(None, out, text);
+            self.close(None, out, text);
+            if self.state.passes_done() {
+                out.extend_from_slice(&event.raw);
+            }
+            return true;
         }
-        if !event.data.is_empty() {
-            self.state.observe(&event.data, text);
+        let replaced = if event.data.is_empty() {
+            None
+        } else {
+            self.state.observe(&event.raw, &event.data, text)
+        };
+        if let Some(bytes) = replaced {
+            out.extend_from_slice(&bytes);
+        } else if event.complete || !event.data.is_empty() {
+            out.extend_from_slice(&event.raw);
         }
         if event.complete {
-            out.extend_from_slice(&event.raw);
             return true;
         }
         // The body ended inside an event. One with data still counts, given the blank line
         // that ends it; a comment cut short is dropped.
         if !event.data.is_empty() {
-            out.extend_from_slice(&event.raw);
             out.push(b'\n');
         }
         self.close(None, out, text)

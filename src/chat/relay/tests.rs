@@ -8,6 +8,12 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::*;
+use crate::chat::relay::chat_stream::ChatStream;
+
+/// The observer of chat completions streams.
+fn chat() -> Box<dyn StreamObserver> {
+    Box::new(ChatStream::default())
+}
 use crate::api::message::HttpRequest;
 use crate::autopilot::limiter::Limiter;
 use crate::chat::relay::recorder::MAX_CAPTURED_BYTES;
@@ -17,7 +23,8 @@ use crate::journal::stats::{CallSummary, Outcome, Stats};
 fn relay_all(input: &[u8]) -> String {
     let limiter = Limiter::new(1, 1);
     let permit = limiter.acquire(Duration::ZERO).unwrap();
-    let mut relay = SseRelay::from_events(EventReader::new(input)).holding(permit);
+    let mut relay = SseRelay::from_events(EventReader::new(input), Box::new(ChatStream::default()))
+        .holding(permit);
     let mut out = Vec::new();
     while relay.next_piece(&mut out) {}
     String::from_utf8(out).unwrap()
@@ -82,7 +89,11 @@ fn record(sinks: &(Arc<Stats>, Arc<Captures>)) -> CallRecord {
         body: &mut body,
         peer: ([127, 0, 0, 1], 1).into(),
     };
-    CallRecord::start(Some((Arc::clone(&sinks.0), Arc::clone(&sinks.1))), &req)
+    CallRecord::start(
+        Some((Arc::clone(&sinks.0), Arc::clone(&sinks.1))),
+        &req,
+        "chat",
+    )
 }
 
 /// The call the sinks recorded, and its capture.
@@ -96,7 +107,7 @@ fn recorded(sinks: &(Arc<Stats>, Arc<Captures>)) -> (CallSummary, Value) {
 
 /// Starts a relay over `input` the way dispatch does: first event read, then the record.
 fn recorded_relay<'a>(input: &'a [u8], sinks: &(Arc<Stats>, Arc<Captures>)) -> SseRelay<&'a [u8]> {
-    SseRelay::start(input)
+    SseRelay::start(input, chat())
         .unwrap()
         .recording(record(sinks), "sk-or-v1-abc…xyz".into(), 1)
 }
@@ -180,7 +191,7 @@ fn an_upstream_error_event_is_passed_on_not_doubled() {
 #[test]
 fn start_keeps_the_first_event_or_reports_an_early_failure() {
     let input = ": OPENROUTER PROCESSING\n\ndata: {\"model\":\"m:free\",\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
-    let mut relay = SseRelay::start(input.as_bytes()).unwrap();
+    let mut relay = SseRelay::start(input.as_bytes(), chat()).unwrap();
     assert_eq!(relay.model(), Some("m:free"));
     let mut out = Vec::new();
     while relay.next_piece(&mut out) {}
@@ -191,7 +202,7 @@ fn start_keeps_the_first_event_or_reports_an_early_failure() {
     );
     assert!(text.ends_with("data: [DONE]\n\n"));
 
-    let early = |input: &[u8]| SseRelay::start(input).err().unwrap();
+    let early = |input: &[u8]| SseRelay::start(input, chat()).err().unwrap();
     assert!(matches!(
         early(b": OPENROUTER PROCESSING\n\n"),
         EarlyFailure::NoEvent
@@ -204,7 +215,7 @@ fn start_keeps_the_first_event_or_reports_an_early_failure() {
     assert_eq!(error["message"], "Provider returned error");
     assert_eq!(error["code"], 429);
     let silent = fails_after(": OPENROUTER PROCESSING\n\n", io::ErrorKind::TimedOut, "x");
-    let failure = SseRelay::start(silent).err().unwrap();
+    let failure = SseRelay::start(silent, chat()).err().unwrap();
     assert!(matches!(failure, EarlyFailure::NoEvent));
 }
 
@@ -224,7 +235,7 @@ fn a_timeout_is_known_by_its_kind_not_its_words() {
     let first = "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n";
     let sinks = sinks("timeout");
     let body = fails_after(first, io::ErrorKind::TimedOut, "no words about silence");
-    let mut relay = SseRelay::start(body)
+    let mut relay = SseRelay::start(body, chat())
         .unwrap()
         .recording(record(&sinks), "k".into(), 1);
     let mut out = Vec::new();
@@ -238,7 +249,7 @@ fn a_timeout_is_known_by_its_kind_not_its_words() {
 
     let sinks = self::sinks("reset");
     let body = fails_after(first, io::ErrorKind::ConnectionReset, "reset by peer");
-    let mut relay = SseRelay::start(body)
+    let mut relay = SseRelay::start(body, chat())
         .unwrap()
         .recording(record(&sinks), "k".into(), 1);
     let mut out = Vec::new();
@@ -257,7 +268,7 @@ fn a_timeout_is_known_by_its_kind_not_its_words() {
 fn issue_12_an_endless_line_ends_the_stream_with_an_error_event() {
     let first = "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\ndata: ";
     let endless = first.as_bytes().chain(io::repeat(b'a').take(64 << 20));
-    let mut relay = SseRelay::start(endless).unwrap();
+    let mut relay = SseRelay::start(endless, chat()).unwrap();
     let mut out = Vec::new();
     while relay.next_piece(&mut out) {}
     assert!(out.len() < 1 << 20, "the long line was passed on");
@@ -372,4 +383,36 @@ fn a_long_streams_capture_says_how_much_it_cut() {
         cut["events"]["total_bytes"].as_u64().unwrap()
             > cut["events"]["kept_bytes"].as_u64().unwrap()
     );
+}
+
+#[test]
+fn preambles_are_held_back_so_an_error_among_them_is_early() {
+    use crate::chat::relay::messages_stream::MessagesStream;
+    use crate::chat::relay::responses_stream::ResponsesStream;
+    let messages = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"m\"}}\n\n",
+        "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+    );
+    let failure = SseRelay::start(messages.as_bytes(), Box::new(MessagesStream::default()));
+    assert!(matches!(failure, Err(EarlyFailure::ErrorEvent(e)) if e["type"] == "overloaded_error"));
+    let responses = "data: {\"type\":\"response.created\",\"response\":{\"id\":\"r\"}}\n\n";
+    let failure = SseRelay::start(responses.as_bytes(), Box::new(ResponsesStream::default()));
+    assert!(
+        matches!(failure, Err(EarlyFailure::NoEvent)),
+        "created, then the end"
+    );
+}
+
+#[test]
+fn read_ahead_stops_at_its_limit() {
+    // Keep-alive comments past the limit: the relay stops holding them and starts the reply,
+    // rather than hold an endless preamble.
+    let comments = ": OPENROUTER PROCESSING\n\n".repeat(20_000);
+    let input =
+        format!("{comments}data: {{\"choices\":[{{\"delta\":{{\"content\":\"x\"}}}}]}}\n\n");
+    let relay = SseRelay::start(input.as_bytes(), chat()).unwrap();
+    let held: usize = relay.pending.iter().map(|(piece, _)| piece.len()).sum();
+    assert!((256 << 10..(256 << 10) + 64).contains(&held), "{held}");
+    assert_eq!(relay.state.progress(), Progress::Waiting);
 }

@@ -23,6 +23,7 @@ use super::protocol::{Head, Parsed, ProtocolError, parse_head};
 use super::write::{Framing, write_full, write_stream};
 use crate::api::client_watch::{ClientLink, serving};
 use crate::api::error::ApiError;
+use crate::api::error_shape::ErrorShape;
 use crate::api::message::{Body, HttpRequest, Reply};
 use crate::http::router::route;
 use crate::util::net::{Peek, peek};
@@ -373,7 +374,12 @@ fn refuse(conn: Conn, refusal: &Refusal, head: Option<&Head>, started: Instant) 
         status: refusal.status,
         message: refusal.message.clone(),
     };
-    let reply = error.into_reply();
+    // In the shape of the API the client speaks on that route, when the head says which.
+    let shape = head.map_or(ErrorShape::OpenAi, |h| {
+        let path = h.target.split('?').next().unwrap_or("");
+        ErrorShape::for_request(path, &h.headers)
+    });
+    let reply = shape.reply(error);
     let framing = Framing {
         http10: head.is_some_and(|h| h.http10),
         head_only: head.is_some_and(|h| h.method == "HEAD"),

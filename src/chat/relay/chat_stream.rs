@@ -1,21 +1,24 @@
-//! What the relay learns from the events it passes on, and the events it writes itself at the
-//! end of a stream.
+//! A chat completions stream: what the relay learns from its events, and the events it
+//! writes itself at the end.
 //!
 //! Each `data:` event's JSON is read for a few things only: whether any answer text
 //! (`delta.content`) has been sent, the reasoning text so far (kept only while no content has
 //! been seen), the ids to reuse in events the relay writes, the usage, and whether a choice
-//! finished or OpenRouter reported an error. Nothing here changes an event.
+//! finished or OpenRouter reported an error. Nothing here changes an event. Every stream ends
+//! with the relay's own `data: [DONE]`; before it, the reasoning as content when the model
+//! never answered otherwise, and an OpenAI-style error event when the answer is incomplete.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::chat::relay::end::StreamEnd;
+use crate::chat::relay::observer::{Progress, StreamObserver, end_of, push_event};
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// What the events so far have shown.
 #[derive(Default)]
-pub(crate) struct StreamState {
+pub(crate) struct ChatStream {
     /// `data:` events seen so far, and the `error` object of the first one if it had one.
     data_events: usize,
     first_error: Option<Value>,
@@ -55,13 +58,12 @@ struct Delta {
     reasoning: Option<String>,
 }
 
-impl StreamState {
-    /// Learns from one `data:` event, and appends the answer text it carries to `text`.
+impl StreamObserver for ChatStream {
     /// An event that is not a chunk's JSON is counted and otherwise ignored.
-    pub(crate) fn observe(&mut self, data: &[u8], text: &mut String) {
+    fn observe(&mut self, _raw: &[u8], data: &[u8], text: &mut String) -> Option<Vec<u8>> {
         self.data_events += 1;
         let Ok(chunk) = serde_json::from_slice::<Chunk>(data) else {
-            return;
+            return None;
         };
         if let Some(error) = chunk.error {
             self.saw_error = true;
@@ -101,13 +103,32 @@ impl StreamState {
                 self.reasoning.push_str(&r);
             }
         }
+        None
     }
 
-    /// Ends the stream: decides how it ended from the read `failure`, if any, and what the
-    /// events showed, then writes the closing events to `out`: the reasoning as content when
-    /// the model never answered otherwise (its text also goes to `text`), an error event when
-    /// the client must learn the answer is incomplete, and `[DONE]`.
-    pub(crate) fn close(
+    fn progress(&self) -> Progress {
+        match self.data_events {
+            0 => Progress::Waiting,
+            _ if self.first_error.is_some() => Progress::Failed,
+            _ => Progress::Started,
+        }
+    }
+
+    fn take_early_error(&mut self) -> Option<Value> {
+        self.first_error.take()
+    }
+
+    fn model(&self) -> Option<&str> {
+        Some(self.last_model.as_str()).filter(|m| !m.is_empty())
+    }
+
+    fn usage(&self) -> (u64, u64) {
+        self.usage
+    }
+
+    /// Writes the reasoning as content when the model never answered otherwise, an error
+    /// event when the client must learn the answer is incomplete, and `[DONE]`.
+    fn close(
         &mut self,
         failure: Option<StreamEnd>,
         out: &mut Vec<u8>,
@@ -125,59 +146,47 @@ impl StreamState {
                     "finish_reason": null,
                 }],
             });
-            push_event(out, &event);
+            push_event(out, None, &event);
             text.push_str(&self.reasoning);
         }
-        // OpenRouter's own error event is the first thing that went wrong: it says why.
-        let end = match failure {
-            _ if self.saw_error => StreamEnd::UpstreamError,
-            Some(failure) => failure,
-            None if !self.saw_finish => StreamEnd::ClosedEarly,
-            None => StreamEnd::Complete,
-        };
-        if let Some(event) = end.error_event() {
-            push_event(out, &event);
+        let end = end_of(self.saw_error, failure, self.saw_finish);
+        if let Some(message) = end.interruption() {
+            let event = json!({
+                "error": {
+                    "message": message,
+                    "type": "upstream_error",
+                    "code": "stream_interrupted",
+                },
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "error"}],
+            });
+            push_event(out, None, &event);
         }
         out.extend_from_slice(DONE);
         end
     }
 
-    /// How many `data:` events have been seen.
-    pub(crate) fn data_events(&self) -> usize {
-        self.data_events
-    }
-
-    /// The `error` object of the first event, when it was an error.
-    pub(crate) fn take_first_error(&mut self) -> Option<Value> {
-        self.first_error.take()
-    }
-
-    /// The model named by the events so far.
-    pub(crate) fn model(&self) -> Option<&str> {
-        Some(self.last_model.as_str()).filter(|m| !m.is_empty())
-    }
-
-    pub(crate) fn usage(&self) -> (u64, u64) {
-        self.usage
+    fn passes_done(&self) -> bool {
+        false
     }
 }
 
-fn push_event(out: &mut Vec<u8>, event: &Value) {
-    out.extend_from_slice(b"data: ");
-    // Writing a Value into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, event);
-    out.extend_from_slice(b"\n\n");
+impl ChatStream {
+    /// How many `data:` events have been seen.
+    #[cfg(test)]
+    pub(crate) fn data_events(&self) -> usize {
+        self.data_events
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn observe_all(events: &[&str]) -> (StreamState, String) {
-        let mut state = StreamState::default();
+    fn observe_all(events: &[&str]) -> (ChatStream, String) {
+        let mut state = ChatStream::default();
         let mut text = String::new();
         for event in events {
-            state.observe(event.as_bytes(), &mut text);
+            state.observe(b"", event.as_bytes(), &mut text);
         }
         (state, text)
     }
@@ -217,7 +226,7 @@ mod tests {
             assert_eq!(state.close(failure, &mut out, &mut text), expected);
             assert!(out.ends_with(DONE));
             let has_event = String::from_utf8_lossy(&out).contains("stream_interrupted");
-            assert_eq!(has_event, expected.error_event().is_some(), "{expected:?}");
+            assert_eq!(has_event, expected.interruption().is_some(), "{expected:?}");
         }
     }
 

@@ -1,5 +1,15 @@
-//! What a whole answer must look like, and the fix for models that answer only in
-//! `reasoning`.
+//! What a whole answer must look like, and the fix for models that answer only in their
+//! reasoning: each protocol has the same gap (thinking, and no text the client reads), and
+//! each gets usable text its own way. This file holds chat completions' check; `responses.rs`
+//! and `messages.rs` hold the other two.
+
+mod messages;
+mod responses;
+
+pub(crate) use messages::finish_messages;
+pub(crate) use responses::{
+    finish_responses, has_answer, reasoning_only, status_of_code, text_message,
+};
 
 use serde_json::Value;
 
@@ -15,13 +25,10 @@ pub(crate) struct Completion {
     pub(crate) usage: (u64, u64),
 }
 
-/// Checks a whole answer and, when a model answered only in `reasoning`, copies that text
-/// into `content` so clients that read only `content` get it.
-pub(crate) fn finish_completion(bytes: Vec<u8>) -> Result<Completion, ApiError> {
-    let mut value: Value =
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::UpstreamInvalid {
-            detail: format!("not JSON ({e})"),
-        })?;
+/// Checks a whole chat answer and, when a model answered only in `reasoning`, copies that
+/// text into `content` so clients that read only `content` get it.
+pub(crate) fn finish_chat(bytes: Vec<u8>) -> Result<Completion, ApiError> {
+    let mut value = parse(&bytes)?;
     if value.get("error").is_some() && value.get("choices").is_none() {
         return Err(from_upstream(200, &bytes, None));
     }
@@ -59,12 +66,36 @@ pub(crate) fn finish_completion(bytes: Vec<u8>) -> Result<Completion, ApiError> 
             changed = true;
         }
     }
-    let body = if changed {
-        serde_json::to_vec(&value).unwrap_or(bytes)
+    Ok(Completion {
+        body: reencoded(changed, &value, bytes),
+        model,
+        usage,
+    })
+}
+
+/// The answer's bytes: as received unless the proxy changed the answer.
+fn reencoded(changed: bool, value: &Value, bytes: Vec<u8>) -> Vec<u8> {
+    if changed {
+        serde_json::to_vec(value).unwrap_or(bytes)
     } else {
         bytes
-    };
-    Ok(Completion { body, model, usage })
+    }
+}
+
+/// Parses a whole answer as JSON.
+fn parse(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::UpstreamInvalid {
+        detail: format!("not JSON ({e})"),
+    })
+}
+
+/// `(input, output)` tokens from a Responses or Messages `usage`.
+fn io_usage(value: &Value) -> (u64, u64) {
+    let usage = &value["usage"];
+    (
+        usage["input_tokens"].as_u64().unwrap_or(0),
+        usage["output_tokens"].as_u64().unwrap_or(0),
+    )
 }
 
 #[cfg(test)]
@@ -74,7 +105,7 @@ mod tests {
     #[test]
     fn reasoning_only_answers_get_content() {
         let body = br#"{"model":"m:free","choices":[{"message":{"role":"assistant","content":"","reasoning":"42"}}],"usage":{"prompt_tokens":9,"completion_tokens":3}}"#;
-        let answer = finish_completion(body.to_vec()).unwrap();
+        let answer = finish_chat(body.to_vec()).unwrap();
         let v: Value = serde_json::from_slice(&answer.body).unwrap();
         assert_eq!(v["choices"][0]["message"]["content"], "42");
         assert_eq!(v["choices"][0]["message"]["reasoning"], "42");
@@ -85,19 +116,18 @@ mod tests {
     #[test]
     fn answers_with_content_pass_unchanged() {
         let body = br#"{"choices":[{"message":{"content":"hi","reasoning":"thought"}}],"x":1}"#;
-        let answer = finish_completion(body.to_vec()).unwrap();
+        let answer = finish_chat(body.to_vec()).unwrap();
         assert_eq!(answer.body, body.to_vec());
         assert_eq!(answer.usage, (0, 0));
     }
 
     #[test]
     fn error_envelopes_and_garbage_are_errors() {
-        let e =
-            finish_completion(br#"{"error":{"message":"busy","code":429}}"#.to_vec()).unwrap_err();
+        let e = finish_chat(br#"{"error":{"message":"busy","code":429}}"#.to_vec()).unwrap_err();
         assert_eq!(e.status(), 429);
-        let e = finish_completion(b"<html>".to_vec()).unwrap_err();
+        let e = finish_chat(b"<html>".to_vec()).unwrap_err();
         assert_eq!(e.status(), 502);
-        let e = finish_completion(br#"{"id":"x"}"#.to_vec()).unwrap_err();
+        let e = finish_chat(br#"{"id":"x"}"#.to_vec()).unwrap_err();
         assert_eq!(e.status(), 502);
     }
 }
