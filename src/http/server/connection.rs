@@ -18,7 +18,6 @@ use super::Shared;
 use super::body::BodyReader;
 use super::conn_io::ConnIo;
 use super::framing::{self, MAX_TARGET_BYTES, Refusal};
-use super::park::LINGER;
 use super::protocol::{Head, Parsed, ProtocolError, parse_head};
 use super::write::{Framing, write_full, write_stream};
 use crate::api::client_watch::{ClientLink, serving};
@@ -28,6 +27,9 @@ use crate::api::message::{Body, HttpRequest, Reply};
 use crate::http::router::route;
 use crate::util::net::{Peek, peek};
 use crate::util::sync::lock;
+
+/// How long a thread waits for the next request on its connection before parking it.
+const LINGER: Duration = Duration::from_secs(1);
 use crate::util::text::clip;
 
 /// The most a request line and its headers may take.

@@ -1,6 +1,6 @@
 //! Keep-alive connections that have gone quiet wait here, without a thread.
 //!
-//! A connection's thread answers a request and then waits [`LINGER`] for the next one, so a
+//! A connection's thread answers a request and then waits `LINGER` (connection.rs) for the next one, so a
 //! client that sends request after request is served by the same thread with no hand-off.
 //! When the connection stays quiet longer, its thread parks it here and goes back to the
 //! pool (or ends, which gives its stack back to the system: a thread that served a chat call
@@ -14,17 +14,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::connection::Conn;
 use super::pool::Pool;
 use crate::util::sync::lock;
 
-/// How long a thread waits for the next request on its connection before parking it.
-pub(crate) const LINGER: Duration = Duration::from_secs(1);
 /// The longest the parking thread sleeps between looks at the deadlines.
 #[cfg(unix)]
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The connections parked now, by connection id, with when each must close.
 #[derive(Default)]
