@@ -8,6 +8,8 @@
 //! `ops` (command line, daemon, reload) → `http` (server, router) → `chat`, `admin` →
 //! `app` (shared state) → `autopilot`, `upstream`, `journal` → `api`, `config`, `util`.
 
+#![warn(unreachable_pub)]
+
 pub(crate) mod admin;
 pub(crate) mod api;
 pub(crate) mod app;

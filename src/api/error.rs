@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::api::message::Reply;
 
 #[derive(Debug)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The request itself is wrong: bad JSON, missing fields, wrong types.
     BadRequest {
         message: String,
@@ -95,14 +95,14 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(message: impl Into<String>, param: Option<&'static str>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>, param: Option<&'static str>) -> ApiError {
         ApiError::BadRequest {
             message: message.into(),
             param,
         }
     }
 
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self {
             ApiError::BadRequest { .. } | ApiError::ContextTooLong { .. } => 400,
             ApiError::UnsupportedMediaType { .. } => 415,
@@ -181,7 +181,7 @@ impl ApiError {
     }
 
     /// Adds a `Retry-After` to an upstream error that came without one.
-    pub fn or_retry_after(mut self, secs: Option<u64>) -> ApiError {
+    pub(crate) fn or_retry_after(mut self, secs: Option<u64>) -> ApiError {
         if let ApiError::Upstream { retry_after, .. } = &mut self
             && retry_after.is_none()
         {
@@ -210,7 +210,7 @@ impl ApiError {
     /// wrong, or a limit holds for the rest of the day. Such replies say `x-should-retry:
     /// false`, which the OpenAI and Anthropic SDKs obey. (A reply after upstream attempts
     /// says it too; `chat/` adds it there.)
-    pub fn hopeless(&self) -> bool {
+    pub(crate) fn hopeless(&self) -> bool {
         match self {
             ApiError::Unavailable { code, .. } => {
                 matches!(*code, "free_quota_exhausted" | "all_keys_rejected")
@@ -229,7 +229,7 @@ impl ApiError {
     }
 
     /// The JSON body sent to the client.
-    pub fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         let mut error = json!({
             "message": self.to_string(),
             "type": self.kind(),
@@ -252,7 +252,7 @@ impl ApiError {
 
     /// The whole reply: status, JSON body, and `Retry-After`, `x-should-retry` or `Allow`
     /// when they apply.
-    pub fn into_reply(self) -> Reply {
+    pub(crate) fn into_reply(self) -> Reply {
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
         self.reply_with_body(body)
     }
@@ -357,7 +357,7 @@ impl std::error::Error for ApiError {}
 
 /// Builds the error for an upstream answer with an error status (or a 200 carrying an error
 /// envelope), keeping OpenRouter's message, code and metadata.
-pub fn from_upstream(status: u16, body: &[u8], retry_after: Option<String>) -> ApiError {
+pub(crate) fn from_upstream(status: u16, body: &[u8], retry_after: Option<String>) -> ApiError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let mut error = parsed.as_ref().and_then(|v| v.get("error")).cloned();
     // Anthropic-shaped errors (OpenRouter's `/messages`) may carry metadata beside `error`.

@@ -12,7 +12,7 @@ use crate::api::message::Reply;
 
 /// The dialect a route speaks its errors in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorShape {
+pub(crate) enum ErrorShape {
     OpenAi,
     Anthropic,
 }
@@ -21,7 +21,7 @@ impl ErrorShape {
     /// The shape for a request to `path` with these headers: Anthropic's on `/v1/messages`
     /// and below (with or without `/v1`), and on `/v1/models` and below when the request
     /// carries `anthropic-version` (the header every Anthropic SDK sends).
-    pub fn for_request(path: &str, headers: &[(String, String)]) -> ErrorShape {
+    pub(crate) fn for_request(path: &str, headers: &[(String, String)]) -> ErrorShape {
         let path = path.strip_prefix("/v1").unwrap_or(path);
         let under = |root: &str| {
             path.strip_prefix(root)
@@ -38,7 +38,7 @@ impl ErrorShape {
     }
 
     /// The whole reply for `error` in this shape.
-    pub fn reply(self, error: ApiError) -> Reply {
+    pub(crate) fn reply(self, error: ApiError) -> Reply {
         match self {
             ErrorShape::OpenAi => error.into_reply(),
             ErrorShape::Anthropic => {

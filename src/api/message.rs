@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 /// A request as handlers see it. The body is read on demand, through a reader the server
 /// provides.
-pub struct HttpRequest<'a> {
+pub(crate) struct HttpRequest<'a> {
     pub method: String,
     /// The path without the query string.
     pub path: String,
@@ -25,7 +25,7 @@ pub struct HttpRequest<'a> {
 
 impl HttpRequest<'_> {
     /// A query parameter's value (not percent-decoded: the proxy's own parameters are plain).
-    pub fn query_param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn query_param(&self, name: &str) -> Option<&str> {
         self.query
             .split('&')
             .filter_map(|pair| pair.split_once('='))
@@ -34,7 +34,7 @@ impl HttpRequest<'_> {
     }
 
     /// The first header with this name (names compare without regard to case).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -42,7 +42,7 @@ impl HttpRequest<'_> {
     }
 
     /// The declared body length, when the client sent a valid `Content-Length`.
-    pub fn content_length(&self) -> Option<u64> {
+    pub(crate) fn content_length(&self) -> Option<u64> {
         self.header("Content-Length")?.trim().parse().ok()
     }
 }
@@ -50,7 +50,7 @@ impl HttpRequest<'_> {
 /// A body that is produced piece by piece (server-sent events). The server writes and flushes
 /// each piece as soon as it is returned, and drops the stream when the client goes away, which
 /// must release whatever the stream holds (the upstream connection, the concurrency slot).
-pub trait EventStream: Send {
+pub(crate) trait EventStream: Send {
     /// Appends the next piece of the body to `out` and returns true, or returns false when
     /// the body is complete.
     fn next_piece(&mut self, out: &mut Vec<u8>) -> bool;
@@ -59,13 +59,13 @@ pub trait EventStream: Send {
     fn finish(self: Box<Self>) {}
 }
 
-pub enum Body {
+pub(crate) enum Body {
     Full(Vec<u8>),
     Stream(Box<dyn EventStream>),
 }
 
 /// What a handler answers. Exactly one place, the server loop, writes it to the client.
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Body,
@@ -75,7 +75,7 @@ pub struct Reply {
 
 impl Reply {
     /// A JSON reply with the given status.
-    pub fn json(status: u16, body: Vec<u8>) -> Reply {
+    pub(crate) fn json(status: u16, body: Vec<u8>) -> Reply {
         Reply {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
@@ -85,7 +85,7 @@ impl Reply {
     }
 
     /// A server-sent-events reply.
-    pub fn stream(stream: Box<dyn EventStream>) -> Reply {
+    pub(crate) fn stream(stream: Box<dyn EventStream>) -> Reply {
         Reply {
             status: 200,
             headers: vec![
@@ -97,19 +97,19 @@ impl Reply {
         }
     }
 
-    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Reply {
+    pub(crate) fn with_header(mut self, name: &str, value: impl Into<String>) -> Reply {
         self.headers.push((name.to_string(), value.into()));
         self
     }
 
-    pub fn with_model(mut self, model: Option<String>) -> Reply {
+    pub(crate) fn with_model(mut self, model: Option<String>) -> Reply {
         self.model = model;
         self
     }
 
     /// Tells SDKs not to send the request again (`x-should-retry: false`, which the OpenAI
     /// and Anthropic SDKs obey); said once however often it is asked.
-    pub fn no_retry(self) -> Reply {
+    pub(crate) fn no_retry(self) -> Reply {
         if self.header("x-should-retry").is_some() {
             return self;
         }
@@ -117,7 +117,7 @@ impl Reply {
     }
 
     /// The first header with this name (names compare without regard to case).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))

@@ -15,7 +15,7 @@ use crate::autopilot::catalog::CatalogError;
 /// How soon a failed catalog load is tried again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
-pub fn spawn(state: Arc<AppState>) {
+pub(crate) fn spawn(state: Arc<AppState>) {
     let _ = thread::Builder::new()
         .name("catalog-refresh".into())
         .spawn(move || {

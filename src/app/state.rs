@@ -29,7 +29,7 @@ use crate::util::sync::{lock, read, write};
 
 /// The environment variable through which the daemon's supervisor hands its proxy a token for
 /// `POST /admin/shutdown`.
-pub const ADMIN_TOKEN_VAR: &str = "OPENROUTER_PROXY_ADMIN_TOKEN";
+pub(crate) const ADMIN_TOKEN_VAR: &str = "OPENROUTER_PROXY_ADMIN_TOKEN";
 
 /// The settings a reload replaces together.
 #[derive(Clone)]

@@ -13,11 +13,11 @@ use std::sync::Mutex;
 use crate::util::sync::lock;
 use chrono::NaiveDate;
 
-pub use crate::config::RetryPolicy;
+pub(crate) use crate::config::RetryPolicy;
 
 /// The smart rule on today's attempts in order (true = success), the one that just failed
 /// included.
-pub fn smart_rule_allows(first_three: &[bool], last_three: &[bool]) -> bool {
+pub(crate) fn smart_rule_allows(first_three: &[bool], last_three: &[bool]) -> bool {
     first_three.iter().any(|ok| !ok) || last_three.iter().any(|ok| *ok)
 }
 

@@ -126,7 +126,7 @@ pub(crate) struct Counter {
 }
 
 impl Counter {
-    pub fn new(cap: u64) -> Counter {
+    pub(crate) fn new(cap: u64) -> Counter {
         Counter {
             exact_left: EXACT_BUDGET,
             cap,
@@ -135,7 +135,7 @@ impl Counter {
     }
 
     /// The tokens of `text` (0 once the prompt has passed the cap).
-    pub fn count(&mut self, text: &str) -> u64 {
+    pub(crate) fn count(&mut self, text: &str) -> u64 {
         if self.total > self.cap || text.is_empty() {
             return 0;
         }

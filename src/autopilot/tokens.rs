@@ -22,7 +22,7 @@ use super::tokenizer::Counter;
 /// Tokens assumed for one image part (the real figure depends on the image and the model).
 const IMAGE_TOKENS: u64 = 1_000;
 /// The smallest answer worth asking for; some providers refuse less.
-pub const MIN_ANSWER_TOKENS: u64 = 16;
+pub(crate) const MIN_ANSWER_TOKENS: u64 = 16;
 
 /// Tokens of a request's prompt (its messages, system prompt and tools, whichever the
 /// protocol), counting each text with `count`. With the tokenizer it is the estimate; with

@@ -19,15 +19,15 @@ mod validate;
 mod values;
 
 pub use raw::RawSettings;
-pub use values::{RetryPolicy, Strategy};
+pub(crate) use values::{RetryPolicy, Strategy};
 
 /// The OpenRouter API all calls go to unless `OPENROUTER_BASE_URL` says otherwise.
-pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
+pub(crate) const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
 pub(crate) const DEFAULT_REFERER: &str = "https://github.com/openrouter-proxy/openrouter-proxy";
 
 /// Every setting the proxy reads. `.env.example` and the README's configuration table
 /// document each one (a test keeps them in step).
-pub const SETTINGS: &[&str] = &[
+pub(crate) const SETTINGS: &[&str] = &[
     "OPENROUTER_API_KEY",
     "OPENROUTER_API_KEYS",
     "LOAD_BALANCE_STRATEGY",

@@ -23,7 +23,7 @@ pub(super) fn parse_host(host: &str) -> Option<IpAddr> {
 }
 
 /// Parses `30`, `1.5`, `30s`, `500ms` or `2m` into a positive duration.
-pub fn parse_duration(text: &str) -> Option<Duration> {
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
         (n, 0.001)

@@ -33,7 +33,7 @@ enum Route {
 }
 
 /// Answers one request.
-pub fn route(state: &AppState, req: &mut HttpRequest) -> Reply {
+pub(crate) fn route(state: &AppState, req: &mut HttpRequest) -> Reply {
     let config = state.config();
     let settings = GateSettings {
         allowed_hosts: &config.allowed_hosts,

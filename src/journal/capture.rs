@@ -22,7 +22,7 @@ use crate::util::time_format::{day_name, file_stamp};
 /// How often (in writes) old captures are pruned.
 const PRUNE_EVERY: u64 = 20;
 /// The most of one body (request, answer, stream text or events) a capture keeps.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
 /// The largest capture file served.
 const MAX_FILE_BYTES: u64 = 64 << 20;
 
@@ -40,7 +40,7 @@ pub struct Captures {
 
 /// A body for a capture: parsed when it is JSON, text otherwise, and at most
 /// [`MAX_BODY_BYTES`] of it (then with how much there was).
-pub fn body_value(bytes: &[u8]) -> Value {
+pub(crate) fn body_value(bytes: &[u8]) -> Value {
     if bytes.len() > MAX_BODY_BYTES {
         return json!({
             "truncated": true,

@@ -312,7 +312,7 @@ impl Stats {
 
 /// The counters of the last `days` days in `dir`, oldest first. `today`, when given, replaces
 /// what the file says for today (it is newer).
-pub fn read_days(dir: &Path, days: u32, today: Option<DayCounters>) -> Vec<DayCounters> {
+pub(crate) fn read_days(dir: &Path, days: u32, today: Option<DayCounters>) -> Vec<DayCounters> {
     let now = stats_day();
     (0..days)
         .rev()

@@ -67,7 +67,7 @@ fn watch(state: &AppState, path: &Path) {
 }
 
 /// Reads the file again and, when it is valid, makes it the running configuration.
-pub fn apply(state: &AppState, path: &Path) {
+pub(crate) fn apply(state: &AppState, path: &Path) {
     if !path.exists() {
         log::warn!(
             "{} was removed; keeping the running configuration",

@@ -7,7 +7,7 @@
 /// Shows enough of a key to tell keys apart (`sk-or-v1-abc...xyz`) and nothing more, in ASCII
 /// (the same form in headers, files and the panel). Short strings, which would reveal too much
 /// of themselves, become `***`.
-pub fn mask_key(key: &str) -> String {
+pub(crate) fn mask_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     if chars.len() < 20 {
         return "***".to_string();
@@ -19,7 +19,7 @@ pub fn mask_key(key: &str) -> String {
 
 /// A stable, one-way name for a key, for files and for the console's key ids: FNV-1a, 64
 /// bits, 16 hex digits. It tells keys apart and says nothing of their text.
-pub fn fingerprint(secret: &str) -> String {
+pub(crate) fn fingerprint(secret: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in secret.bytes() {
         hash ^= u64::from(byte);
@@ -29,7 +29,7 @@ pub fn fingerprint(secret: &str) -> String {
 }
 
 /// A masked key in the one form used now: older files wrote the ellipsis as one character.
-pub fn normalize_mask(masked: &str) -> String {
+pub(crate) fn normalize_mask(masked: &str) -> String {
     masked.replace('\u{2026}', "...")
 }
 
@@ -123,7 +123,7 @@ impl Redactor {
 }
 
 /// Compares two secrets without an early exit, so timing does not reveal how much matched.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for i in 0..a.len().max(b.len()) {
         let x = a.get(i).copied().unwrap_or(0);
@@ -134,7 +134,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A proxy URL with any password hidden, for logs and error messages.
-pub fn mask_url(url: &str) -> String {
+pub(crate) fn mask_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])

@@ -17,7 +17,7 @@ pub(crate) struct BodyReader<'c> {
 }
 
 impl<'c> BodyReader<'c> {
-    pub fn new(io: &'c mut ConnIo, decoder: &'c mut BodyDecoder, timeout: Duration) -> Self {
+    pub(super) fn new(io: &'c mut ConnIo, decoder: &'c mut BodyDecoder, timeout: Duration) -> Self {
         BodyReader {
             io,
             decoder,

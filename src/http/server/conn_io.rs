@@ -26,7 +26,7 @@ pub(crate) struct ConnIo {
 }
 
 impl ConnIo {
-    pub fn new(stream: Arc<TcpStream>) -> ConnIo {
+    pub(super) fn new(stream: Arc<TcpStream>) -> ConnIo {
         ConnIo {
             stream,
             buf: Vec::new(),
@@ -36,11 +36,11 @@ impl ConnIo {
     }
 
     /// Bytes read and not consumed yet.
-    pub fn pending(&self) -> &[u8] {
+    pub(super) fn pending(&self) -> &[u8] {
         &self.buf[self.used..]
     }
 
-    pub fn consume(&mut self, n: usize) {
+    pub(super) fn consume(&mut self, n: usize) {
         self.used = (self.used + n).min(self.buf.len());
         if self.used == self.buf.len() {
             // Everything read is used: an idle keep-alive connection keeps no buffer.
@@ -51,7 +51,7 @@ impl ConnIo {
 
     /// Reads more bytes, waiting until `deadline` at most. Returns how many arrived (0: the
     /// client closed its side); a deadline that passes is an `io::ErrorKind::TimedOut` error.
-    pub fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
+    pub(super) fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
@@ -101,12 +101,12 @@ impl ConnIo {
         }
     }
 
-    pub fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+    pub(super) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
         (&*self.stream).write_all(bytes)
     }
 
     /// Writes `head` and `body` with as few system calls as the socket allows (usually one).
-    pub fn write_two(&self, head: &[u8], body: &[u8]) -> io::Result<()> {
+    pub(super) fn write_two(&self, head: &[u8], body: &[u8]) -> io::Result<()> {
         let (mut head, mut body) = (head, body);
         while !head.is_empty() || !body.is_empty() {
             let n = match (&*self.stream).write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
@@ -127,7 +127,7 @@ impl ConnIo {
     /// side is closed first and what the client still sends is read and dropped for a moment:
     /// closing with unread bytes would reset the connection and could destroy the reply on
     /// its way.
-    pub fn close(self, unread: bool) {
+    pub(super) fn close(self, unread: bool) {
         if unread {
             let _ = self.stream.shutdown(Shutdown::Write);
             let _ = self.stream.set_read_timeout(Some(DRAIN_TIME / 4));

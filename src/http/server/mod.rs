@@ -117,7 +117,7 @@ impl RunningServer {
 }
 
 /// Binds the configured address and starts accepting.
-pub fn start(state: Arc<AppState>) -> io::Result<RunningServer> {
+pub(crate) fn start(state: Arc<AppState>) -> io::Result<RunningServer> {
     let config = state.config();
     let listener = listen(config.listen)?;
     let local_addr = listener.local_addr()?;

@@ -36,7 +36,7 @@ struct State<J> {
 }
 
 impl<J: Send + 'static> Pool<J> {
-    pub fn new(work: Work<J>) -> Arc<Pool<J>> {
+    pub(crate) fn new(work: Work<J>) -> Arc<Pool<J>> {
         Arc::new(Pool {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -50,7 +50,7 @@ impl<J: Send + 'static> Pool<J> {
 
     /// Hands a job to an idle thread, or to a new one. Fails only when no thread can be
     /// started (the job is then dropped).
-    pub fn submit(self: &Arc<Self>, job: J) -> std::io::Result<()> {
+    pub(crate) fn submit(self: &Arc<Self>, job: J) -> std::io::Result<()> {
         let mut state = lock(&self.state);
         if state.idle > state.queue.len() {
             state.queue.push_back(job);
@@ -102,7 +102,7 @@ impl<J: Send + 'static> Pool<J> {
 
     /// Threads alive now (working or idle).
     #[cfg(test)]
-    pub fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         lock(&self.state).threads
     }
 }

@@ -27,14 +27,14 @@ pub(crate) struct Head {
 
 impl Head {
     /// Every value of a header, in order (names compare without regard to case).
-    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(super) fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .iter()
             .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -138,12 +138,12 @@ pub(crate) enum BodyDecoder {
 
 impl BodyDecoder {
     /// True while the client waits for `100 Continue`.
-    pub fn expects_continue(&self) -> bool {
+    pub(super) fn expects_continue(&self) -> bool {
         matches!(self, BodyDecoder::Expect(_))
     }
 
     /// Accepts the body: returns the `100 Continue` line to send.
-    pub fn accept_continue(&mut self) -> Vec<u8> {
+    pub(super) fn accept_continue(&mut self) -> Vec<u8> {
         let BodyDecoder::Expect(_) = self else {
             return Vec::new();
         };
@@ -162,7 +162,7 @@ impl BodyDecoder {
     }
 
     /// True once the whole body has been decoded (or there was none).
-    pub fn is_ended(&self) -> bool {
+    pub(super) fn is_ended(&self) -> bool {
         match self {
             BodyDecoder::None => true,
             BodyDecoder::Expect(_) => false,
@@ -172,7 +172,11 @@ impl BodyDecoder {
 
     /// Decodes from `input` into `output`: `(input used, output written)`. `(0, 0)` with the
     /// body not ended means more input is needed.
-    pub fn decode(&mut self, input: &[u8], output: &mut [u8]) -> Result<(usize, usize), String> {
+    pub(super) fn decode(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(usize, usize), String> {
         match self {
             BodyDecoder::Recv(r) => r.read(input, output).map_err(|e| e.to_string()),
             _ => Ok((0, 0)),

@@ -42,7 +42,7 @@ pub(crate) use supervisor::{ServeArgs, supervise};
 /// bound for a proxy that neither listens nor fails.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn start(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
+pub(crate) fn start(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
     let paths = Paths::new(config);
     fs::create_dir_all(&paths.dir)
         .map_err(|e| format!("cannot create {}: {e}", paths.dir.display()))?;
@@ -119,7 +119,7 @@ fn gave_up(paths: &Paths) -> String {
     }
 }
 
-pub fn stop(config: &Config) -> Result<ExitCode, String> {
+pub(crate) fn stop(config: &Config) -> Result<ExitCode, String> {
     let paths = Paths::new(config);
     if !paths.running() {
         if paths.pid().exists() {
@@ -153,7 +153,7 @@ pub fn stop(config: &Config) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn restart(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
+pub(crate) fn restart(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
     stop(config)?;
     start(config, serve)
 }

@@ -16,7 +16,7 @@ use crate::util::sync::lock;
 
 /// What `daemon.pid` holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PidFile {
+pub(super) struct PidFile {
     /// The supervisor.
     pub pid: u32,
     /// The proxy it runs now, and the port it listens on (once known).

@@ -30,7 +30,7 @@ const MAX_RESTARTS: usize = 10;
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
 /// The arguments the supervisor passes on to the proxy it runs.
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     pub env_file: Option<PathBuf>,
     pub demo: bool,
 }
@@ -51,7 +51,7 @@ impl ServeArgs {
 }
 
 /// The supervisor: runs the proxy and brings it back when it dies.
-pub fn supervise(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
+pub(crate) fn supervise(config: &Config, serve: &ServeArgs) -> Result<ExitCode, String> {
     let paths = Paths::new(config);
     fs::create_dir_all(&paths.dir).map_err(|e| e.to_string())?;
     let log = Arc::new(Mutex::new(RotatingLog::open(paths.log())));
