@@ -3,6 +3,7 @@
 //! each gets usable text its own way. This file holds chat completions' check; `responses.rs`
 //! and `messages.rs` hold the other two.
 
+mod glance;
 mod messages;
 mod responses;
 
@@ -28,6 +29,19 @@ pub(crate) struct Completion {
 /// Checks a whole chat answer and, when a model answered only in `reasoning`, copies that
 /// text into `content` so clients that read only `content` get it.
 pub(crate) fn finish_chat(bytes: Vec<u8>) -> Result<Completion, ApiError> {
+    // The plain case (most answers) without building a tree of the whole answer.
+    if let Some(g) = glance::glance(&bytes) {
+        return Ok(Completion {
+            body: bytes,
+            model: g.model,
+            usage: g.usage,
+        });
+    }
+    finish_chat_fully(bytes)
+}
+
+/// [`finish_chat`] on a tree of the whole answer: every case the quick look declines.
+fn finish_chat_fully(bytes: Vec<u8>) -> Result<Completion, ApiError> {
     let mut value = parse(&bytes)?;
     if value.get("error").is_some() && value.get("choices").is_none() {
         return Err(from_upstream(200, &bytes, None));
@@ -129,5 +143,43 @@ mod tests {
         assert_eq!(e.status(), 502);
         let e = finish_chat(br#"{"id":"x"}"#.to_vec()).unwrap_err();
         assert_eq!(e.status(), 502);
+    }
+
+    /// The quick look and the full path agree on every answer, plain or not.
+    #[test]
+    fn the_quick_look_agrees_with_the_full_path() {
+        let bodies: [&[u8]; 14] = [
+            br#"{"model":"m:free","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":9,"completion_tokens":3}}"#,
+            br#"{"model":"m\u003afree","choices":[{"message":{"content":"  ","reasoning":"why"}}]}"#,
+            br#"{"choices":[{"message":{"content":null,"reasoning":"  "}}]}"#,
+            br#"{"choices":[{"message":{"reasoning":"only this"}}]}"#,
+            br#"{"choices":[{"message":{"content":[{"type":"text","text":""}],"reasoning":"r"}}]}"#,
+            br#"{"choices":[{"message":{"content":"","reasoning":7}}]}"#,
+            br#"{"choices":[{"message":"text"},{"message":null},{}],"model":null}"#,
+            br#"{"choices":[],"usage":{"prompt_tokens":1.5,"completion_tokens":null}}"#,
+            br#"{"choices":[],"usage":7,"model":3}"#,
+            br#"{"choices":{},"error":null}"#,
+            br#"{"choices":[],"error":{"message":"half"}}"#,
+            br#"{"error":{"message":"busy","code":429}}"#,
+            br#"{"choices":[{"message":{"content":"a"}}],"choices":[]}"#,
+            b"[1,2]",
+        ];
+        let view = |r: Result<Completion, ApiError>| match r {
+            Ok(c) => format!(
+                "{:?} {:?} {}",
+                c.model,
+                c.usage,
+                String::from_utf8_lossy(&c.body)
+            ),
+            Err(e) => format!("error {} {e:?}", e.status()),
+        };
+        for body in bodies {
+            assert_eq!(
+                view(finish_chat(body.to_vec())),
+                view(finish_chat_fully(body.to_vec())),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }
