@@ -272,7 +272,7 @@ fn a_head_must_arrive_within_header_timeout_and_idle_connections_close() {
 fn a_quiet_keep_alive_connection_is_parked_then_served_or_closed_on_time() {
     // Past LINGER (1 s) a quiet connection waits without a thread; its next request is still
     // served, and it is still closed when KEEPALIVE_TIMEOUT runs out.
-    let proxy = start(&[("KEEPALIVE_TIMEOUT", "2500ms")]);
+    let proxy = start(&[("KEEPALIVE_TIMEOUT", "2500ms"), ("MAX_CONNECTIONS", "8")]);
     let mut conn = Conn::open(proxy.addr);
     conn.send("GET", "/health", &[], b"");
     assert_eq!(conn.read_response().status, 200);
@@ -292,6 +292,25 @@ fn a_quiet_keep_alive_connection_is_parked_then_served_or_closed_on_time() {
     assert!(
         waited >= Duration::from_millis(2000) && waited < Duration::from_secs(6),
         "{waited:?}"
+    );
+    drop(conn);
+    // The closed connection is gone from the server's books: with eight new quiet
+    // connections open (MAX_CONNECTIONS=8), one more client closes the one that waited
+    // longest, not the ghost of the connection the parker closed.
+    let mut older = TcpStream::connect(proxy.addr).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let _newer: Vec<TcpStream> = (0..7)
+        .map(|_| TcpStream::connect(proxy.addr).unwrap())
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(get(proxy.addr, "/health").status, 200);
+    older
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    assert_eq!(
+        older.read(&mut byte).unwrap_or(1),
+        0,
+        "the longest-waiting live connection was closed to make room"
     );
 }
 

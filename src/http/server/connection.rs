@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::Shared;
 use super::body::BodyReader;
 use super::conn_io::ConnIo;
 use super::framing::{self, MAX_TARGET_BYTES, Refusal};
 use super::protocol::{Head, Parsed, ProtocolError, parse_head};
 use super::write::{Framing, write_full, write_stream};
+use super::{Shared, WaitingMap};
 use crate::api::client_watch::{ClientLink, serving};
 use crate::api::error::ApiError;
 use crate::api::error_shape::ErrorShape;
@@ -67,8 +67,9 @@ pub(crate) struct Conn {
     served: u64,
     /// When the last answer left (the keep-alive time runs from there).
     idle_since: Instant,
-    /// Its entry in `Shared::waiting` while it waits for a request.
-    waiting: Option<(Instant, u64)>,
+    /// Its entry in `Shared::waiting` while it waits for a request; dropping the connection
+    /// (whoever closes it: its thread, the parker, a failed resume) removes the entry.
+    waiting: WaitingEntry,
     /// The send timeout as last set: a system call only when a reload changed it.
     write_timeout: Option<Duration>,
     /// Counts the connection as open until it is dropped.
@@ -81,6 +82,21 @@ struct OpenCount(Arc<AtomicUsize>);
 impl Drop for OpenCount {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A connection's place in `Shared::waiting`, removed when the connection is dropped, so that
+/// the map never holds a socket that nobody serves.
+struct WaitingEntry {
+    map: Arc<WaitingMap>,
+    key: Option<(Instant, u64)>,
+}
+
+impl Drop for WaitingEntry {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            lock(&self.map).remove(&key);
+        }
     }
 }
 
@@ -97,7 +113,10 @@ impl Conn {
             id: shared.next_id.fetch_add(1, Ordering::Relaxed),
             served: 0,
             idle_since: Instant::now(),
-            waiting: None,
+            waiting: WaitingEntry {
+                map: Arc::clone(&shared.waiting),
+                key: None,
+            },
             write_timeout: None,
             _open: OpenCount(Arc::clone(&shared.open)),
         }
@@ -119,17 +138,17 @@ impl Conn {
 
     /// Names this connection as waiting for a request, for `MAX_CONNECTIONS` to close the
     /// one that waited longest.
-    fn start_waiting(&mut self, shared: &Shared) {
-        if self.waiting.is_none() {
+    fn start_waiting(&mut self) {
+        if self.waiting.key.is_none() {
             let key = (Instant::now(), self.id);
-            lock(&shared.waiting).insert(key, Arc::clone(&self.stream));
-            self.waiting = Some(key);
+            lock(&self.waiting.map).insert(key, Arc::clone(&self.stream));
+            self.waiting.key = Some(key);
         }
     }
 
-    fn stop_waiting(&mut self, shared: &Shared) {
-        if let Some(key) = self.waiting.take() {
-            lock(&shared.waiting).remove(&key);
+    fn stop_waiting(&mut self) {
+        if let Some(key) = self.waiting.key.take() {
+            lock(&self.waiting.map).remove(&key);
         }
     }
 }
@@ -145,7 +164,7 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) {
                 Err(e) => log::debug!("cannot set a send timeout: {e}"),
             }
         }
-        conn.start_waiting(shared);
+        conn.start_waiting();
         // The first request has HEADER_TIMEOUT to begin; later ones the keep-alive time, of
         // which the thread waits LINGER before it parks the connection.
         let keep_until = if conn.served == 0 {
@@ -171,16 +190,16 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) {
                 continue;
             }
             Next::Quiet | Next::Close => {
-                conn.stop_waiting(shared);
+                conn.stop_waiting();
                 return conn.close(false);
             }
             Next::Refuse(refusal, head) => {
-                conn.stop_waiting(shared);
+                conn.stop_waiting();
                 return refuse(conn, &refusal, head.as_ref(), started);
             }
             Next::Request(parsed) => parsed,
         };
-        conn.stop_waiting(shared);
+        conn.stop_waiting();
         let Parsed { head, body, .. } = *parsed;
         if let Some(refusal) = framing::check(&head) {
             return refuse(conn, &refusal, Some(&head), started);

@@ -43,6 +43,9 @@ const ACCEPT_BACKOFF: (Duration, Duration) =
 /// A burst of failed accepts is logged once per this long.
 const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// Connections waiting for a request head, by when they began to wait and their number.
+pub(crate) type WaitingMap = Mutex<BTreeMap<(Instant, u64), Arc<TcpStream>>>;
+
 /// What every connection thread shares.
 pub(crate) struct Shared {
     pub state: Arc<AppState>,
@@ -51,7 +54,7 @@ pub(crate) struct Shared {
     /// Connections waiting for a request head (idle keep-alive, or a head still arriving),
     /// by when they began to wait: the first is the one to close when a new client comes
     /// and `MAX_CONNECTIONS` are open.
-    pub waiting: Mutex<BTreeMap<(Instant, u64), Arc<TcpStream>>>,
+    pub waiting: Arc<WaitingMap>,
     /// Numbers connections, for `waiting`.
     pub next_id: AtomicU64,
     /// Requests being answered now.
@@ -124,7 +127,7 @@ pub(crate) fn start(state: Arc<AppState>) -> io::Result<RunningServer> {
     let shared = Arc::new(Shared {
         state,
         open: Arc::new(AtomicUsize::new(0)),
-        waiting: Mutex::new(BTreeMap::new()),
+        waiting: Arc::new(Mutex::new(BTreeMap::new())),
         next_id: AtomicU64::new(0),
         busy: AtomicUsize::new(0),
         stopping: AtomicBool::new(false),
