@@ -32,21 +32,9 @@ impl RawSettings {
     pub fn load(path: &Path, required: bool) -> Result<RawSettings, ConfigError> {
         let mut values = HashMap::new();
         let mut unknown = Vec::new();
-        match dotenvy::from_path_iter(path) {
-            Ok(iter) => {
-                for item in iter {
-                    let (k, v) = item.map_err(|e| ConfigError {
-                        var: path.display().to_string(),
-                        value: String::new(),
-                        reason: format!("cannot parse this file: {e}"),
-                    })?;
-                    if !SETTINGS.contains(&k.as_str()) {
-                        unknown.push(k.clone());
-                    }
-                    values.insert(k, v);
-                }
-            }
-            Err(e) if e.not_found() && !required => {}
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => None,
             Err(e) => {
                 return Err(ConfigError {
                     var: path.display().to_string(),
@@ -54,6 +42,20 @@ impl RawSettings {
                     reason: format!("cannot read this file: {e}"),
                 });
             }
+        };
+        let entries = match &text {
+            Some(text) => parse_text(text).map_err(|reason| ConfigError {
+                var: path.display().to_string(),
+                value: String::new(),
+                reason: format!("cannot parse this file: {reason}"),
+            })?,
+            None => Vec::new(),
+        };
+        for (k, v) in entries {
+            if !SETTINGS.contains(&k.as_str()) {
+                unknown.push(k.clone());
+            }
+            values.insert(k, v);
         }
         let mut from_env = HashSet::new();
         for name in SETTINGS {
@@ -134,8 +136,26 @@ impl RawSettings {
 /// The entries of a `.env` text, in order, as the loader reads them (later entries win).
 pub(super) fn parse_text(text: &str) -> Result<Vec<(String, String)>, String> {
     dotenvy::from_read_iter(text.as_bytes())
-        .map(|item| item.map_err(|e| e.to_string()))
+        .map(|item| item.map_err(|e| parse_error(&e, text)))
         .collect()
+}
+
+/// What went wrong in a `.env` text, by line number and never by content: dotenvy's own
+/// message quotes the line, and after an unclosed quote the whole rest of the file, keys
+/// and passwords included.
+fn parse_error(e: &dotenvy::Error, text: &str) -> String {
+    let dotenvy::Error::LineParse(rest, _) = e else {
+        return e.to_string();
+    };
+    let first = rest.lines().next().unwrap_or("").trim();
+    let line = (!first.is_empty())
+        .then(|| text.lines().position(|l| l.trim() == first || l.contains(first)))
+        .flatten();
+    let place = line.map_or("a line".to_string(), |n| format!("line {}", n + 1));
+    format!(
+        "{place} cannot be read (an unclosed quote, or a value with spaces or quotes that \
+         needs 'single quotes'); the line is not shown because it may hold a key"
+    )
 }
 
 /// The setting closest to `name` when it is close enough to be a typo.
@@ -190,5 +210,17 @@ mod tests {
         assert!(notes[2].contains("see .env.example"), "{notes:?}");
         assert_eq!(edit_distance("PORT", "PORT"), 0);
         assert_eq!(edit_distance("PROT", "PORT"), 2);
+    }
+
+    #[test]
+    fn a_line_that_does_not_parse_is_named_by_number_not_quoted() {
+        let key = "sk-or-v1-0123456789abcdef0123456789abcdef";
+        let text = format!("PORT=5001\n\nADMIN_PASSWORD='it\nOPENROUTER_API_KEY={key}\n");
+        let message = parse_text(&text).unwrap_err();
+        assert!(message.starts_with("line 3 cannot be read"), "{message}");
+        assert!(!message.contains(key) && !message.contains("'it"), "{message}");
+        let message = parse_text("A=1\nB=two words\n").unwrap_err();
+        assert!(message.starts_with("line 2 cannot be read"), "{message}");
+        assert!(!message.contains("two words"), "{message}");
     }
 }
