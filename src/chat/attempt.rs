@@ -11,7 +11,7 @@ use crate::app::state::Live;
 use crate::autopilot::key_pool::KeyLease;
 use crate::chat::answer::Completion;
 use crate::chat::protocol::Protocol;
-use crate::chat::relay::{EarlyFailure, SseRelay};
+use crate::chat::relay::{EarlyFailure, SseRelay, StreamEnd};
 use crate::upstream::client::{UpstreamBody, is_client_gone};
 use crate::upstream::failure::{Failure, classify_error, classify_status};
 
@@ -74,12 +74,7 @@ pub(crate) fn attempt(
                     let error = from_upstream_error(200, Some(&error), quoted.as_bytes(), None);
                     envelope_failure(error)
                 }
-                EarlyFailure::NoEvent => (
-                    Failure::BadAnswer,
-                    ApiError::UpstreamInvalid {
-                        detail: "the stream ended before its answer began".into(),
-                    },
-                ),
+                EarlyFailure::NoEvent(end) => early_end(end, live),
             });
     }
     let bytes = response
@@ -88,14 +83,14 @@ pub(crate) fn attempt(
         .map_err(|e| match e.kind() {
             _ if is_client_gone(&e) => (Failure::Network, ApiError::ClientGone),
             std::io::ErrorKind::TimedOut => (
-                Failure::Network,
+                Failure::Cut,
                 ApiError::UpstreamTimeout {
                     phase: "receiving the answer",
                     after: live.config.response_timeout,
                 },
             ),
             _ => (
-                Failure::Network,
+                Failure::Cut,
                 ApiError::UpstreamUnreachable {
                     detail: format!("the answer was cut off: {e}"),
                 },
@@ -109,6 +104,40 @@ pub(crate) fn attempt(
         Ok(answer) => Ok(Answer::Whole(answer)),
         Err(error @ ApiError::Upstream { .. }) => Err(envelope_failure(error)),
         Err(error) => Err((Failure::BadAnswer, error)),
+    }
+}
+
+/// A stream that ended before its answer began, by how it ended: a client that left is not
+/// the model's fault, a silence is a timeout, a broken connection a cut; only a stream that
+/// closed (or sent an event too long to read) is a bad answer.
+fn early_end(end: StreamEnd, live: &Live) -> (Failure, ApiError) {
+    match end {
+        StreamEnd::ClientGone => (Failure::Network, ApiError::ClientGone),
+        StreamEnd::Timeout => (
+            Failure::Cut,
+            ApiError::UpstreamTimeout {
+                phase: "waiting for the stream's first answer event",
+                after: live.config.idle_timeout,
+            },
+        ),
+        StreamEnd::Broken { detail } => (
+            Failure::Cut,
+            ApiError::UpstreamUnreachable {
+                detail: format!("the stream broke before its answer began: {detail}"),
+            },
+        ),
+        StreamEnd::EventTooLong { .. } => (
+            Failure::BadAnswer,
+            ApiError::UpstreamInvalid {
+                detail: end.message().unwrap_or_default(),
+            },
+        ),
+        _ => (
+            Failure::BadAnswer,
+            ApiError::UpstreamInvalid {
+                detail: "the stream ended before its answer began".into(),
+            },
+        ),
     }
 }
 

@@ -309,7 +309,9 @@ fn note_model_failure(state: &AppState, config: &Config, model: &str, failure: &
             let cooldown = Some(config.catalog_refresh);
             state.health.record_failure(model, cooldown);
         }
-        Failure::Network | Failure::BadAnswer => state.health.record_failure(model, None),
+        Failure::Network | Failure::Cut | Failure::BadAnswer => {
+            state.health.record_failure(model, None)
+        }
         // The key's or the request's fault, not the model's.
         _ => {}
     }

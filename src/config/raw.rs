@@ -149,7 +149,7 @@ fn parse_error(e: &dotenvy::Error, text: &str) -> String {
     };
     let first = rest.lines().next().unwrap_or("").trim();
     let line = (!first.is_empty())
-        .then(|| text.lines().position(|l| l.trim() == first || l.contains(first)))
+        .then(|| text.lines().position(|l| l.contains(first)))
         .flatten();
     let place = line.map_or("a line".to_string(), |n| format!("line {}", n + 1));
     format!(
@@ -218,7 +218,10 @@ mod tests {
         let text = format!("PORT=5001\n\nADMIN_PASSWORD='it\nOPENROUTER_API_KEY={key}\n");
         let message = parse_text(&text).unwrap_err();
         assert!(message.starts_with("line 3 cannot be read"), "{message}");
-        assert!(!message.contains(key) && !message.contains("'it"), "{message}");
+        assert!(
+            !message.contains(key) && !message.contains("'it"),
+            "{message}"
+        );
         let message = parse_text("A=1\nB=two words\n").unwrap_err();
         assert!(message.starts_with("line 2 cannot be read"), "{message}");
         assert!(!message.contains("two words"), "{message}");

@@ -23,8 +23,11 @@ pub enum Failure {
     /// The model has no endpoint any more (404, e.g. a `:free` variant that ended). Worth
     /// trying another model when the proxy chose; final when the client named this one.
     ModelGone,
-    /// No answer in time, or the connection failed.
+    /// No answer in time, or the connection failed, before OpenRouter answered.
     Network,
+    /// OpenRouter answered (a 200) and the answer then broke off or went silent: the request
+    /// reached it, so it counts against the key's allowance.
+    Cut,
     /// A 200 that is not a completion (an error envelope, garbage), or a stream that failed
     /// before its first event.
     BadAnswer,
@@ -86,6 +89,7 @@ impl Failure {
             Failure::ModelUnavailable { .. } => "model_unavailable",
             Failure::ModelGone => "model_gone",
             Failure::Network => "network",
+            Failure::Cut => "answer_cut_off",
             Failure::BadAnswer => "bad_answer",
             Failure::Fatal => "request_refused",
         }

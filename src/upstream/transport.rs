@@ -181,6 +181,9 @@ pub(crate) struct SocketTransport {
     /// timeout to report if it cannot.
     held_deadline: Option<Instant>,
     held_reason: Timeout,
+    /// When the client being served was last looked at: input that keeps arriving (keep-alive
+    /// comments before an answer begins) must not keep the proxy from noticing it left.
+    client_seen: Instant,
 }
 
 /// ureq's lazily allocated buffers, with the output buffer handed out past the bytes held
@@ -240,6 +243,7 @@ impl SocketTransport {
             write_timeout: None,
             held_deadline: None,
             held_reason: Timeout::SendRequest,
+            client_seen: Instant::now(),
         }
     }
 
@@ -310,10 +314,17 @@ impl Transport for SocketTransport {
             match (&*self.stream).read(input) {
                 Ok(amount) => {
                     self.buffers.inner.input_appended(amount);
+                    if watching && self.client_seen.elapsed() >= POLL_EVERY {
+                        self.client_seen = Instant::now();
+                        if client_watch::client_gone() {
+                            return Err(Error::Io(io::Error::other(ClientGone)));
+                        }
+                    }
                     return Ok(amount > 0);
                 }
                 // A slice ended, or a signal cut it short: the deadline is checked at the top.
                 Err(e) if wait.is_some() && (timed_out(&e) || interrupted(&e)) => {
+                    self.client_seen = Instant::now();
                     if watching && client_watch::client_gone() {
                         if deadline.is_some_and(|at| Instant::now() >= at) {
                             return Err(Error::Timeout(timeout.reason));

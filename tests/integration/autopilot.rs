@@ -548,6 +548,19 @@ fn failed_connections_do_not_use_the_allowance() {
 }
 
 #[test]
+fn an_answer_cut_off_after_openrouter_answered_uses_the_allowance() {
+    let proxy = start(&[("RETRY_POLICY", "never")]);
+    // A 200 whose body stops short: the request reached OpenRouter, so it counts.
+    proxy.fake.push(Script::Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"id\":"
+            .to_vec(),
+    ));
+    post_chat(proxy.addr, HELLO).expect_error(502);
+    let health = get(proxy.addr, "/health").json();
+    assert_eq!(health["keys"][0]["used_today"], 1);
+}
+
+#[test]
 fn exhausted_keys_are_reported_without_waiting_for_a_slot() {
     let proxy = start(&[("MAX_CONCURRENT_REQUESTS", "1"), ("QUEUE_TIMEOUT", "5")]);
     proxy.fake.push(Script::stream_text(

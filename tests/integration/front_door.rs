@@ -9,7 +9,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use openrouter_proxy::demo::Script;
+use openrouter_proxy::demo::{Script, StreamEnd as FakeStreamEnd};
 
 use crate::common::*;
 
@@ -513,6 +513,44 @@ fn a_stream_its_client_closes_frees_its_slot_quickly() {
         .aborted_streams()
         == 1
         || proxy.fake.active() == 0));
+}
+
+#[test]
+fn a_client_that_leaves_before_the_answer_begins_costs_one_call_and_no_blame() {
+    let proxy = start(&[]);
+    // OpenRouter's keep-alive comments only: the answer has not begun when the client leaves.
+    proxy.fake.push(Script::Stream {
+        events: vec![": OPENROUTER PROCESSING\n\n".to_string(); 50],
+        gap: Duration::from_millis(100),
+        end: FakeStreamEnd::Stall,
+    });
+    let mut conn = Conn::open(proxy.addr);
+    conn.send(
+        "POST",
+        "/v1/chat/completions",
+        &[("Content-Type", "application/json")],
+        HELLO_STREAM.as_bytes(),
+    );
+    assert!(eventually(Duration::from_secs(5), || proxy.fake.active() == 1));
+    thread::sleep(Duration::from_millis(300));
+    let _ = conn.reader.stream().shutdown(Shutdown::Both);
+    drop(conn);
+    assert!(eventually(Duration::from_secs(5), || proxy
+        .state
+        .limiter
+        .usage()
+        .in_flight
+        == 0));
+    thread::sleep(Duration::from_millis(300));
+    let calls = proxy.fake.chat_requests();
+    assert_eq!(calls.len(), 1, "no retry for a client that left");
+    let sent: serde_json::Value = serde_json::from_slice(&calls[0].body).unwrap();
+    let model = sent["model"].as_str().unwrap();
+    assert_eq!(
+        proxy.state.health.get(model).attempts,
+        0,
+        "the model is not blamed for a client that left"
+    );
 }
 
 #[test]

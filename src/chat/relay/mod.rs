@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use crate::api::message::EventStream;
 use crate::autopilot::limiter::Permit;
-use crate::chat::relay::end::StreamEnd;
+pub(crate) use crate::chat::relay::end::StreamEnd;
 use crate::chat::relay::observer::Progress;
 pub(crate) use crate::chat::relay::observer::StreamObserver;
 use crate::chat::relay::recorder::StreamRecorder;
@@ -68,8 +68,8 @@ pub(crate) struct SseRelay<R: Read> {
 pub(crate) enum EarlyFailure {
     /// An error came first: OpenRouter's `error` object.
     ErrorEvent(Value),
-    /// The stream ended, broke or went silent before its answer began.
-    NoEvent,
+    /// The stream ended, broke or went silent before its answer began; how it ended.
+    NoEvent(StreamEnd),
 }
 
 impl<R: Read + Send> SseRelay<R> {
@@ -109,7 +109,9 @@ impl<R: Read + Send> SseRelay<R> {
             Progress::Failed => Err(EarlyFailure::ErrorEvent(
                 relay.state.take_early_error().unwrap_or_default(),
             )),
-            Progress::Waiting if relay.done => Err(EarlyFailure::NoEvent),
+            Progress::Waiting if relay.done => Err(EarlyFailure::NoEvent(
+                relay.end.take().unwrap_or(StreamEnd::ClosedEarly),
+            )),
             _ => Ok(relay),
         }
     }

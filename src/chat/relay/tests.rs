@@ -205,9 +205,12 @@ fn start_keeps_the_first_event_or_reports_an_early_failure() {
     let early = |input: &[u8]| SseRelay::start(input, chat()).err().unwrap();
     assert!(matches!(
         early(b": OPENROUTER PROCESSING\n\n"),
-        EarlyFailure::NoEvent
+        EarlyFailure::NoEvent(StreamEnd::ClosedEarly)
     ));
-    assert!(matches!(early(b"data: [DONE]\n\n"), EarlyFailure::NoEvent));
+    assert!(matches!(
+        early(b"data: [DONE]\n\n"),
+        EarlyFailure::NoEvent(StreamEnd::ClosedEarly)
+    ));
     let err = "data: {\"error\":{\"message\":\"Provider returned error\",\"code\":429}}\n\n";
     let EarlyFailure::ErrorEvent(error) = early(err.as_bytes()) else {
         panic!("an error event is the upstream's error");
@@ -216,7 +219,8 @@ fn start_keeps_the_first_event_or_reports_an_early_failure() {
     assert_eq!(error["code"], 429);
     let silent = fails_after(": OPENROUTER PROCESSING\n\n", io::ErrorKind::TimedOut, "x");
     let failure = SseRelay::start(silent, chat()).err().unwrap();
-    assert!(matches!(failure, EarlyFailure::NoEvent));
+    // How it ended goes with it: a silence is a timeout, not a bad answer.
+    assert!(matches!(failure, EarlyFailure::NoEvent(StreamEnd::Timeout)));
 }
 
 #[test]
@@ -399,7 +403,7 @@ fn preambles_are_held_back_so_an_error_among_them_is_early() {
     let responses = "data: {\"type\":\"response.created\",\"response\":{\"id\":\"r\"}}\n\n";
     let failure = SseRelay::start(responses.as_bytes(), Box::new(ResponsesStream::default()));
     assert!(
-        matches!(failure, Err(EarlyFailure::NoEvent)),
+        matches!(failure, Err(EarlyFailure::NoEvent(_))),
         "created, then the end"
     );
 }
