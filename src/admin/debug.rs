@@ -2,11 +2,12 @@
 //! `/admin`) and the JSON for scripts that the panel used to read. With debug mode off, each
 //! says how to turn it on. They only read state; nothing here changes it.
 //!
-//! `/debug` (the page) holds no data and needs no key; every `/debug/*` data route needs the
-//! proxy key when `PROXY_API_KEY` is set.
+//! `/debug` (the page) holds no data and needs no key; every `/debug/*` data route follows
+//! the console's access rule (`access.rs`): the prompts and answers it serves are the same.
 
 use serde_json::{Value, json};
 
+use crate::admin::access;
 use crate::admin::models::console_models;
 use crate::admin::page;
 use crate::api::error::ApiError;
@@ -19,12 +20,8 @@ use crate::util::time_format::day_name;
 /// Days in `/debug/stats`.
 const DAYS: u32 = 14;
 
-/// Answers a `/debug...` path; `check_key` enforces the proxy key.
-pub(crate) fn handle(
-    state: &AppState,
-    req: &HttpRequest,
-    check_key: impl Fn() -> Result<(), ApiError>,
-) -> Result<Reply, ApiError> {
+/// Answers a `/debug...` path.
+pub(crate) fn handle(state: &AppState, req: &HttpRequest) -> Result<Reply, ApiError> {
     let not_found = || ApiError::NotFound {
         path: req.path.clone(),
     };
@@ -42,7 +39,7 @@ pub(crate) fn handle(
     if page {
         return Ok(page::console());
     }
-    check_key()?;
+    access::check(state, req)?;
     let body = match req.path.as_str() {
         "/debug/stats" => stats(state),
         "/debug/concurrency" => concurrency(state),

@@ -86,7 +86,7 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
         return console::handle(state, req);
     }
     if req.path == "/debug" || req.path.starts_with("/debug/") {
-        return debug::handle(state, req, || check_proxy_key(state, req));
+        return debug::handle(state, req);
     }
     // Clients configured with a base URL without `/v1` call the bare paths; serve both.
     let route = match req.path.as_str() {

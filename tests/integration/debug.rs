@@ -382,6 +382,27 @@ fn with_a_proxy_key_the_debug_data_needs_it() {
 }
 
 #[test]
+fn with_an_admin_password_the_debug_data_needs_it_not_the_proxy_key() {
+    let d = DebugProxy::start(&[
+        ("PROXY_API_KEY", "panel-secret-0123456789"),
+        ("ADMIN_PASSWORD", "console-password-42"),
+    ]);
+    d.on();
+    let with = |secret: &str| {
+        let bearer = format!("Bearer {secret}");
+        request(
+            d.proxy.addr,
+            "GET",
+            "/debug/calls",
+            &[("Authorization", bearer.as_str())],
+            b"",
+        )
+    };
+    with("panel-secret-0123456789").expect_error(401);
+    assert_eq!(with("console-password-42").status, 200);
+}
+
+#[test]
 fn no_capture_file_or_page_holds_a_key() {
     let proxy_key = "proxy-secret-abcdefghijklmnop";
     let d = DebugProxy::start(&[("PROXY_API_KEY", proxy_key), ("RETRY_POLICY", "smart")]);
