@@ -154,10 +154,9 @@ impl AppState {
         // A reload reads the console's choices again too (the file may have been edited).
         self.admin.reload();
         let choices = self.admin.get();
-        // The old pool's counts go to the file the new pool starts from; then the old pool
-        // stops writing it, and passes on what calls still in flight tell it.
+        // The new pool starts from the file; the old pool then hands it what it counted
+        // meanwhile, stops writing the file, and passes on what calls in flight tell it.
         let old_keys = self.keys();
-        old_keys.save();
         let live = Live::build(config, &choices.key_ids())?;
         self.catalog.set_disabled(choices.model_ids());
         old_keys.retire(&live.keys);

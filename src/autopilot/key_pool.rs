@@ -225,9 +225,53 @@ impl KeyPool {
 
     /// Hands this pool's role to `successor` (a reload): this pool stops writing the file,
     /// and what it is told from now on is passed on.
+    ///
+    /// The successor takes over what this pool counted (the higher count of each key both
+    /// have), so a call counted here while the successor was being built is not lost. The
+    /// state is locked while the role changes hands: every change is either made here before
+    /// the hand-over, and handed over, or forwarded after it.
     pub(crate) fn retire(&self, successor: &Arc<KeyPool>) {
         let _saving = lock(&self.saving);
+        let state = self.state();
         *lock(&self.successor) = Some(Arc::downgrade(successor));
+        successor.absorb(&self.secrets, &state);
+    }
+
+    /// Takes over the counts a retiring pool kept for the keys this pool has too.
+    fn absorb(&self, secrets: &[Arc<str>], before: &PoolState) {
+        let mut state = self.state();
+        if state.day != before.day {
+            return;
+        }
+        for (secret, old) in secrets.iter().zip(&before.keys) {
+            let Some(i) = self.secrets.iter().position(|s| s == secret) else {
+                continue;
+            };
+            let key = &mut state.keys[i];
+            key.used = key.used.max(old.used);
+            key.out_until = key.out_until.max(old.out_until);
+            if old.limit_from_api && !key.limit_from_api {
+                key.limit = old.limit;
+                key.limit_from_api = true;
+            }
+        }
+        drop(state);
+        self.mark_dirty();
+    }
+
+    /// This pool's state, to change key `index` in; or, once the pool is retired, where the
+    /// change goes instead: the successor and its index for the same key (`None` when the
+    /// successor does not have it). The state is locked before the successor is looked at,
+    /// in the order `retire` takes them.
+    fn state_or_successor(
+        &self,
+        index: usize,
+    ) -> Result<MutexGuard<'_, PoolState>, Option<(Arc<KeyPool>, usize)>> {
+        let state = self.state();
+        match self.forward(index) {
+            None => Ok(state),
+            Some((next, there)) => Err(there.map(|i| (next, i))),
+        }
     }
 
     /// The successor pool and its index for this pool's key `index`, once retired.
@@ -240,13 +284,15 @@ impl KeyPool {
 
     /// Counts one free-model call that reached OpenRouter against the key's daily allowance.
     pub(crate) fn record_use(&self, index: usize) {
-        if let Some((next, there)) = self.forward(index) {
-            if let Some(i) = there {
-                next.record_use(i);
+        let mut state = match self.state_or_successor(index) {
+            Ok(state) => state,
+            Err(successor) => {
+                if let Some((next, i)) = successor {
+                    next.record_use(i);
+                }
+                return;
             }
-            return;
-        }
-        let mut state = self.state();
+        };
         if let Some(key) = state.keys.get_mut(index) {
             key.used += 1;
         }
@@ -348,14 +394,16 @@ impl KeyPool {
 
     /// Applies what a failed attempt says about its key.
     pub fn record_failure(&self, index: usize, failure: &Failure) {
-        if let Some((next, there)) = self.forward(index) {
-            if let Some(i) = there {
-                next.record_failure(i, failure);
+        let mut state = match self.state_or_successor(index) {
+            Ok(state) => state,
+            Err(successor) => {
+                if let Some((next, i)) = successor {
+                    next.record_failure(i, failure);
+                }
+                return;
             }
-            return;
-        }
+        };
         let now = SystemTime::now();
-        let mut state = self.state();
         let Some(key) = state.keys.get_mut(index) else {
             return;
         };
@@ -634,19 +682,22 @@ mod tests {
         // The reload: the new pool has the keys in another order.
         let swapped = vec![keys[1].clone(), keys[0].clone()];
         let new = KeyPool::start(&swapped, Strategy::RoundRobin, 50, &dir, &HashSet::new());
-        old.retire(&new);
         assert_eq!(new.report()[1].used_today, 1, "read from the file");
+        // A call counted by the old pool after the new one read the file is not lost.
+        old.record_use(0);
+        old.retire(&new);
+        assert_eq!(new.report()[1].used_today, 2, "handed over");
         // A call that was in flight on the old pool finishes now.
         old.record_use(0);
         old.record_failure(1, &Failure::KeyRejected);
-        assert_eq!(new.report()[1].used_today, 2);
+        assert_eq!(new.report()[1].used_today, 3);
         assert_eq!(new.report()[0].state, "rejected");
         new.save();
         old.save();
         let again = KeyPool::start(&keys, Strategy::RoundRobin, 50, &dir, &HashSet::new());
         assert_eq!(
             again.report()[0].used_today,
-            2,
+            3,
             "the old pool did not overwrite"
         );
     }
