@@ -4,15 +4,20 @@
 //! A whole reply leaves in one system call (head and body through one vectored write). A
 //! stream's head goes out with its first event, then each event is one chunk written at once
 //! (the socket has TCP_NODELAY); HTTP/1.0 has no chunked framing, so a 1.0 client gets the
-//! whole stream at its end with a length.
+//! whole stream at its end with a length, up to [`MAX_HTTP10_STREAM`].
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io;
 
 use super::conn_io::ConnIo;
-use crate::api::message::EventStream;
+use crate::api::error::ApiError;
+use crate::api::message::{Body, EventStream};
 use crate::util::time_format::http_date;
+
+/// The most of a stream held for an HTTP/1.0 client, which gets it whole; beyond it the
+/// stream is ended and the client gets a 502 that says to use HTTP/1.1.
+pub(crate) const MAX_HTTP10_STREAM: usize = 64 << 20;
 
 /// How a reply is framed on this connection.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +101,23 @@ pub(crate) fn write_stream(
 ) -> io::Result<()> {
     let mut piece = Vec::with_capacity(4096);
     if framing.http10 || framing.head_only {
-        while stream.next_piece(&mut piece) {}
+        while stream.next_piece(&mut piece) {
+            if piece.len() > MAX_HTTP10_STREAM {
+                drop(stream);
+                let error = ApiError::UpstreamInvalid {
+                    detail: format!(
+                        "the streamed answer grew past {} MiB, which an HTTP/1.0 client gets \
+                         only whole; use HTTP/1.1",
+                        MAX_HTTP10_STREAM >> 20
+                    ),
+                };
+                let reply = error.into_reply();
+                let Body::Full(body) = reply.body else {
+                    return Ok(());
+                };
+                return write_full(io, reply.status, &reply.headers, &body, framing);
+            }
+        }
         let head = head(status, headers, Length::Known(piece.len()), framing);
         io.write_two(&head, if framing.head_only { &[] } else { &piece })?;
         stream.finish();
@@ -252,5 +273,47 @@ mod tests {
             },
         );
         assert!(t.starts_with("HTTP/1.0 200") && t.contains("Connection: keep-alive"));
+    }
+
+    /// An endless stream of 1 MiB events, counting how many were asked for.
+    struct Endless(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl EventStream for Endless {
+        fn next_piece(&mut self, out: &mut Vec<u8>) -> bool {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            out.extend_from_slice(&[b'x'; 1 << 20]);
+            true
+        }
+    }
+
+    #[test]
+    fn an_http10_stream_is_held_up_to_its_bound_then_refused() {
+        use std::io::Read;
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut answer = Vec::new();
+            let _ = (&client).read_to_end(&mut answer);
+            answer
+        });
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let io = ConnIo::new(std::sync::Arc::new(server));
+        let framing = Framing {
+            http10: true,
+            head_only: false,
+            keep_alive: false,
+        };
+        let stream = Box::new(Endless(std::sync::Arc::clone(&asked)));
+        write_stream(&io, 200, &[], stream, framing).unwrap();
+        io.close(false);
+        let answer = String::from_utf8_lossy(&reader.join().unwrap()).to_string();
+        assert!(answer.starts_with("HTTP/1.0 502"), "{}", &answer[..80]);
+        assert!(answer.contains("use HTTP/1.1"), "{answer}");
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::SeqCst),
+            (MAX_HTTP10_STREAM >> 20) + 1
+        );
     }
 }
