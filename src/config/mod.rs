@@ -11,7 +11,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::util::secret::{mask_key, mask_url};
+use crate::util::secret::{mask_key, mask_secret, mask_url};
 
 pub(crate) mod env_edit;
 mod raw;
@@ -158,11 +158,11 @@ impl fmt::Debug for Config {
             .field("http_proxy", &self.http_proxy.as_deref().map(mask_url))
             .field(
                 "proxy_api_key",
-                &self.proxy_api_key.as_deref().map(mask_key),
+                &self.proxy_api_key.as_deref().map(mask_secret),
             )
             .field(
                 "admin_password",
-                &self.admin_password.as_deref().map(mask_key),
+                &self.admin_password.as_deref().map(mask_secret),
             )
             .field("env_file", &self.env_file)
             .field("connect_timeout", &self.connect_timeout)

@@ -15,7 +15,7 @@ const RETIRED: &[(&str, &str)] = &[(
 )];
 
 /// Raw settings: the `.env` file's entries overlaid by the process environment.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct RawSettings {
     values: HashMap<String, String>,
     /// Settings whose value comes from the real environment (they win over the file).
@@ -24,6 +24,18 @@ pub struct RawSettings {
     unknown: Vec<String>,
     /// The `.env` file read (or looked for, when it is missing and optional).
     file: Option<PathBuf>,
+}
+
+/// Names the settings, never their values (keys and passwords are among them).
+impl std::fmt::Debug for RawSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.values.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("RawSettings")
+            .field("set", &names)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RawSettings {

@@ -235,6 +235,7 @@ fn err(var: &str, value: &str, reason: &str) -> ConfigError {
 mod tests {
     use super::*;
     use crate::config::SETTINGS;
+    use crate::util::secret::Redactor;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         RawSettings::from_pairs(pairs.iter().copied()).validate()
@@ -372,7 +373,19 @@ mod tests {
         .unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("battery"), "{shown}");
+        assert!(!shown.contains("correct-hor"), "{shown}");
         assert!(!shown.contains("0123456789abcdef"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
+        // Nor the settings read raw, nor the redactor built from them.
+        let mut raw = RawSettings::default();
+        raw.set("ADMIN_PASSWORD", "correct-horse-battery-staple");
+        let shown = format!("{raw:?}");
+        assert!(
+            shown.contains("ADMIN_PASSWORD") && !shown.contains("horse"),
+            "{shown}"
+        );
+        let redactor = Redactor::new(["correct-horse-battery-staple"]);
+        assert!(!format!("{redactor:?}").contains("horse"));
+        assert_eq!(redactor.redact("pw correct-horse-battery-staple"), "pw ***");
     }
 }

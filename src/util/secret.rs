@@ -17,6 +17,16 @@ pub(crate) fn mask_key(key: &str) -> String {
     format!("{head}...{tail}")
 }
 
+/// Masks any secret: an API key as [`mask_key`] does; anything else (a password, the proxy's
+/// own key) as `***`, since a chosen password's first characters are no help and a hint.
+pub(crate) fn mask_secret(secret: &str) -> String {
+    if secret.starts_with("sk-") {
+        mask_key(secret)
+    } else {
+        "***".to_string()
+    }
+}
+
 /// A stable, one-way name for a key, for files and for the console's key ids: FNV-1a, 64
 /// bits, 16 hex digits. It tells keys apart and says nothing of their text.
 pub(crate) fn fingerprint(secret: &str) -> String {
@@ -34,10 +44,17 @@ pub(crate) fn normalize_mask(masked: &str) -> String {
 }
 
 /// Replaces every configured secret found in a text by its mask.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Redactor {
     /// Each secret with its mask, longest first (a key that contains another is replaced whole).
     secrets: Vec<(String, String)>,
+}
+
+/// Names how many secrets it knows, never the secrets.
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} secrets)", self.secrets.len())
+    }
 }
 
 impl Redactor {
@@ -45,7 +62,7 @@ impl Redactor {
         let mut secrets: Vec<(String, String)> = secrets
             .into_iter()
             .filter(|s| s.len() >= 8)
-            .map(|s| (s.to_string(), mask_key(s)))
+            .map(|s| (s.to_string(), mask_secret(s)))
             .collect();
         secrets.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
         secrets.dedup_by(|a, b| a.0 == b.0);
