@@ -7,7 +7,7 @@
 //! peer is on loopback, with a table test; secrets are compared in constant time.
 
 use crate::api::error::ApiError;
-use crate::api::message::HttpRequest;
+use crate::api::message::{HttpRequest, bearer_token};
 use crate::app::state::AppState;
 use crate::util::secret::constant_time_eq;
 
@@ -68,19 +68,11 @@ pub(crate) fn decide(
             Decision::NotLocal
         };
     };
-    match bearer(authorization) {
+    match bearer_token(authorization) {
         None => Decision::Missing(guard),
         Some(sent) if constant_time_eq(sent.as_bytes(), secret.as_bytes()) => Decision::Allow,
         Some(_) => Decision::Wrong(guard),
     }
-}
-
-/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
-fn bearer(header: Option<&str>) -> Option<&str> {
-    let header = header?.trim();
-    let (scheme, token) = header.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Lets the request through, or says what it lacks.

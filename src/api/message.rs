@@ -41,10 +41,23 @@ impl HttpRequest<'_> {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The token of an `Authorization: Bearer ...` header (the scheme in any case).
+    pub(crate) fn bearer(&self) -> Option<&str> {
+        bearer_token(self.header("Authorization"))
+    }
+
     /// The declared body length, when the client sent a valid `Content-Length`.
     pub(crate) fn content_length(&self) -> Option<u64> {
         self.header("Content-Length")?.trim().parse().ok()
     }
+}
+
+/// The token of an `Authorization` header's value when its scheme is `Bearer` (in any case,
+/// as RFC 9110 has it), and the token is not empty.
+pub(crate) fn bearer_token(header: Option<&str>) -> Option<&str> {
+    let (scheme, token) = header?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A body that is produced piece by piece (server-sent events). The server writes and flushes

@@ -155,10 +155,7 @@ fn check_proxy_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> 
     let Some(expected) = config.proxy_api_key.as_deref() else {
         return Ok(());
     };
-    let bearer = req
-        .header("Authorization")
-        .and_then(|v| v.trim().strip_prefix("Bearer "))
-        .map(str::trim);
+    let bearer = req.bearer();
     let api_key = req.header("x-api-key").map(str::trim);
     let matches = |sent: Option<&str>| {
         sent.is_some_and(|sent| constant_time_eq(sent.as_bytes(), expected.as_bytes()))

@@ -467,6 +467,8 @@ fn the_proxy_key_guards_v1_but_not_health() {
     chat(Some("Bearer wrong")).expect_error(401);
     chat(Some("Bearer local-secret-12")).expect_error(401);
     assert_eq!(chat(Some("Bearer local-secret-123")).status, 200);
+    // The scheme's name is case-insensitive (RFC 9110), as the console has it too.
+    assert_eq!(chat(Some("bearer local-secret-123")).status, 200);
     get(proxy.addr, "/v1/models").expect_error(401);
     let models = request(
         proxy.addr,
