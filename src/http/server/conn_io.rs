@@ -7,6 +7,8 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::util::net::{Peek, peek};
+
 /// How much one read asks for: a little while the connection waits for a request (an idle
 /// connection holds no more than that), more once a request is arriving.
 const FIRST_READ: usize = 4 * 1024;
@@ -52,13 +54,21 @@ impl ConnIo {
     /// Reads more bytes, waiting until `deadline` at most. Returns how many arrived (0: the
     /// client closed its side); a deadline that passes is an `io::ErrorKind::TimedOut` error.
     pub(super) fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let mut left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+            // Bytes that arrived in time still count when this thread comes late (a busy
+            // machine may start it after the deadline); a head still arriving after it does not.
+            if peek(&self.stream) != Peek::Data {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+            }
+            left = Duration::from_millis(10);
         }
         // Round up to whole 10 ms steps so that small changes of the deadline do not each
         // cost a system call.
-        let wanted = Duration::from_millis(left.as_millis().div_ceil(10) as u64 * 10);
+        // (Whole steps of the time left in nanoseconds: under a millisecond left is one step,
+        // never a zero timeout, which the socket refuses.)
+        let steps = left.as_nanos().div_ceil(10_000_000).max(1);
+        let wanted = Duration::from_millis(u64::try_from(steps).unwrap_or(u64::MAX / 10) * 10);
         if self
             .read_timeout
             .is_none_or(|t| t > wanted || wanted > t * 2)
