@@ -77,12 +77,7 @@ pub(crate) fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, A
         ("GET", Route::Usage) => Ok(usage::usage(state, req)),
         ("GET", Route::Calls) => usage::calls(state, req),
         ("GET", Route::Capture(id)) => usage::capture(state, &id),
-        ("POST", Route::Chat) if state.shutdown.asked() => Err(ApiError::Unavailable {
-            status: 503,
-            code: "shutting_down",
-            message: "the proxy is shutting down; try again in a moment".into(),
-            retry_after: Some(5),
-        }),
+        ("POST", Route::Chat) if state.shutdown.asked() => Err(ApiError::shutting_down()),
         ("POST", Route::Chat) => Ok(generate(state, req, Protocol::Chat)),
         (_, route) => Err(ApiError::MethodNotAllowed {
             allowed: allowed(&route),

@@ -29,8 +29,6 @@ thread_local! {
 
 /// Runs `serve` with `client` named as this thread's client, and forgets it afterwards (even
 /// if `serve` panics).
-// The server that names its clients lands in a later commit; until then only tests call this.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn serving<R>(client: Arc<dyn ClientLink>, serve: impl FnOnce() -> R) -> R {
     struct Forget(Option<Arc<dyn ClientLink>>);
     impl Drop for Forget {

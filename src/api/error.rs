@@ -102,6 +102,16 @@ impl ApiError {
         }
     }
 
+    /// The answer to a generation call that arrives while the proxy shuts down.
+    pub(crate) fn shutting_down() -> ApiError {
+        ApiError::Unavailable {
+            status: 503,
+            code: "shutting_down",
+            message: "the proxy is shutting down; try again in a moment".into(),
+            retry_after: Some(5),
+        }
+    }
+
     pub(crate) fn status(&self) -> u16 {
         match self {
             ApiError::BadRequest { .. } | ApiError::ContextTooLong { .. } => 400,

@@ -119,12 +119,7 @@ fn handle(state: &AppState, req: &mut HttpRequest) -> Result<Reply, ApiError> {
         Route::Models => models(state, req),
         Route::Model => model(state, req),
         Route::CountTokens => count_tokens(state, req),
-        Route::Generate(_) if state.shutdown.asked() => Err(ApiError::Unavailable {
-            status: 503,
-            code: "shutting_down",
-            message: "the proxy is shutting down; try again in a moment".into(),
-            retry_after: Some(5),
-        }),
+        Route::Generate(_) if state.shutdown.asked() => Err(ApiError::shutting_down()),
         Route::Generate(protocol) => Ok(generate(state, req, protocol)),
     }
 }

@@ -20,7 +20,7 @@ mod protocol;
 mod write;
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
@@ -28,11 +28,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::api::error::ApiError;
+use crate::api::message::Body;
 use crate::app::state::AppState;
 use crate::util::sync::lock;
+use conn_io::ConnIo;
 use connection::Conn;
 use park::Parker;
 use pool::Pool;
+use write::{Framing, write_full};
 
 /// Connections refused for being over `MAX_CONNECTIONS` wait here for their 503; more than
 /// this many at once are dropped without a word.
@@ -231,25 +235,34 @@ fn spawn_rejecter() -> io::Result<SyncSender<TcpStream>> {
         .name("reject".into())
         .stack_size(pool::STACK_SIZE)
         .spawn(move || {
-            for mut stream in rx {
-                let body = br#"{"error":{"message":"the proxy has MAX_CONNECTIONS connections open already; try again in a moment, or raise MAX_CONNECTIONS in .env","type":"server_error","code":"too_many_connections"}}"#;
-                let head = format!(
-                    "HTTP/1.1 503 Service Unavailable\r\nDate: {}\r\nServer: openrouter-proxy\r\n\
-                     Content-Type: application/json\r\nRetry-After: 1\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n",
-                    crate::util::time_format::http_date(),
-                    body.len()
-                );
+            for stream in rx {
+                let stream = Arc::new(stream);
                 let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
                 let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(body);
+                let reply = ApiError::Unavailable {
+                    status: 503,
+                    code: "too_many_connections",
+                    message: "the proxy has MAX_CONNECTIONS connections open already; try again \
+                              in a moment, or raise MAX_CONNECTIONS in .env"
+                        .into(),
+                    retry_after: Some(1),
+                }
+                .into_reply();
+                if let Body::Full(body) = &reply.body {
+                    let io = ConnIo::new(Arc::clone(&stream));
+                    let framing = Framing {
+                        http10: false,
+                        head_only: false,
+                        keep_alive: false,
+                    };
+                    let _ = write_full(&io, reply.status, &reply.headers, body, framing);
+                }
                 let _ = stream.shutdown(Shutdown::Write);
                 // Read what the client sent (a little, briefly) so that closing does not reset
                 // the connection before it has read the answer.
                 let mut sink = [0u8; 4096];
                 for _ in 0..16 {
-                    if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
+                    if !matches!((&*stream).read(&mut sink), Ok(n) if n > 0) {
                         break;
                     }
                 }
