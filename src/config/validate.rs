@@ -52,19 +52,17 @@ impl RawSettings {
         }
         let http_proxy = self.get("HTTP_PROXY").map(str::to_string);
         if let Some(p) = &http_proxy {
-            let known = [
-                "http://",
-                "https://",
-                "socks4://",
-                "socks4a://",
-                "socks5://",
-            ];
-            if !known.iter().any(|s| p.starts_with(s)) {
-                return Err(err(
-                    "HTTP_PROXY",
-                    &mask_url(p),
-                    "must start with http://, https://, socks4://, socks4a:// or socks5://",
-                ));
+            let reason = if p.to_ascii_lowercase().starts_with("socks") {
+                Some(
+                    "is a SOCKS proxy, which this build cannot use; give an http:// or https:// proxy",
+                )
+            } else if !p.starts_with("http://") && !p.starts_with("https://") {
+                Some("must start with http:// or https://")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(err("HTTP_PROXY", &mask_url(p), reason));
             }
         }
 

@@ -362,7 +362,20 @@ fn a_socks_proxy_is_refused_not_bypassed() {
     let (addr, served_on) = one_answer_per_connection(|_| {});
     let socks = TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy = format!("socks5://user:secret@{}", socks.local_addr().unwrap());
-    let upstream = upstream_at(addr, &[("HTTP_PROXY", proxy.as_str())]);
+    // The settings refuse a SOCKS proxy at start; the transport refuses it too, should a
+    // configuration ever carry one.
+    let base = format!("http://{addr}/api/v1");
+    let pairs = [
+        ("OPENROUTER_BASE_URL", base.as_str()),
+        ("HTTP_PROXY", proxy.as_str()),
+    ];
+    let refused = RawSettings::from_pairs(pairs).validate().unwrap_err();
+    assert!(refused.reason.contains("SOCKS"), "{refused:?}");
+    let mut config = RawSettings::from_pairs(pairs[..1].to_vec())
+        .validate()
+        .unwrap();
+    config.http_proxy = Some(proxy.clone());
+    let upstream = Upstream::new(&config).unwrap();
     let error = expect_error(upstream.post("/chat/completions", "sk-test", CHAT_BODY, false, &[]));
     match error {
         UpstreamError::Unreachable(detail) => {
