@@ -159,16 +159,22 @@ impl Conn {
     }
 }
 
-/// A streamed chat call whose response head has been read; the events follow with
-/// `read_chunk`.
-pub fn open_stream(addr: SocketAddr) -> Conn {
+/// A chat call with `body` sent on a new connection; its answer is read from the `Conn`.
+pub fn send_chat(addr: SocketAddr, body: &str) -> Conn {
     let mut conn = Conn::open(addr);
     conn.send(
         "POST",
         "/v1/chat/completions",
         &[("Content-Type", "application/json")],
-        HELLO_STREAM.as_bytes(),
+        body.as_bytes(),
     );
+    conn
+}
+
+/// A streamed chat call whose response head has been read; the events follow with
+/// `read_chunk`.
+pub fn open_stream(addr: SocketAddr) -> Conn {
+    let mut conn = send_chat(addr, HELLO_STREAM);
     conn.read_head();
     conn
 }

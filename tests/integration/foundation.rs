@@ -126,13 +126,7 @@ fn streaming_is_live_event_by_event() {
         &["One", " two", " three", " four"],
         gap,
     ));
-    let mut conn = Conn::open(proxy.addr);
-    conn.send(
-        "POST",
-        "/v1/chat/completions",
-        &[("Content-Type", "application/json")],
-        HELLO_STREAM.as_bytes(),
-    );
+    let mut conn = send_chat(proxy.addr, HELLO_STREAM);
     let (status, _, headers) = conn.read_head();
     assert_eq!(status, 200);
     let content_type = headers.iter().find(|(k, _)| k == "Content-Type").unwrap();

@@ -416,18 +416,7 @@ fn a_full_server_still_answers_at_once() {
     for _ in 0..8 {
         proxy.fake.push(Script::Hang);
     }
-    let busy: Vec<Conn> = (0..8)
-        .map(|_| {
-            let mut c = Conn::open(proxy.addr);
-            c.send(
-                "POST",
-                "/v1/chat/completions",
-                &[("Content-Type", "application/json")],
-                HELLO.as_bytes(),
-            );
-            c
-        })
-        .collect();
+    let busy: Vec<Conn> = (0..8).map(|_| send_chat(proxy.addr, HELLO)).collect();
     assert!(eventually(Duration::from_secs(5), || proxy.fake.active() == 8));
     let t = Instant::now();
     let r = get(proxy.addr, "/health");
@@ -454,18 +443,7 @@ fn queued_clients_that_leave_are_never_sent_upstream() {
     });
     assert!(eventually(Duration::from_secs(5), || proxy.fake.active() == 1));
     // Three clients queue behind it, then give up.
-    let waiting: Vec<Conn> = (0..3)
-        .map(|_| {
-            let mut c = Conn::open(proxy.addr);
-            c.send(
-                "POST",
-                "/v1/chat/completions",
-                &[("Content-Type", "application/json")],
-                HELLO.as_bytes(),
-            );
-            c
-        })
-        .collect();
+    let waiting: Vec<Conn> = (0..3).map(|_| send_chat(proxy.addr, HELLO)).collect();
     assert!(eventually(Duration::from_secs(5), || proxy
         .state
         .limiter
@@ -529,13 +507,7 @@ fn a_client_that_leaves_before_the_answer_begins_costs_one_call_and_no_blame() {
         gap: Duration::from_millis(100),
         end: FakeStreamEnd::Stall,
     });
-    let mut conn = Conn::open(proxy.addr);
-    conn.send(
-        "POST",
-        "/v1/chat/completions",
-        &[("Content-Type", "application/json")],
-        HELLO_STREAM.as_bytes(),
-    );
+    let conn = send_chat(proxy.addr, HELLO_STREAM);
     assert!(eventually(Duration::from_secs(5), || proxy.fake.active() == 1));
     thread::sleep(Duration::from_millis(300));
     let _ = conn.reader.stream().shutdown(Shutdown::Both);

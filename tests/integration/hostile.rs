@@ -252,13 +252,7 @@ fn a_client_leaving_while_it_waits_for_a_slot_is_counted_once_and_frees_everythi
     let addr = proxy.addr;
     let busy = thread::spawn(move || post_chat(addr, HELLO_STREAM));
     assert!(eventually(Duration::from_secs(2), || proxy.fake.active() == 1));
-    let mut waiting = Conn::open(proxy.addr);
-    waiting.send(
-        "POST",
-        "/v1/chat/completions",
-        &[("Content-Type", "application/json")],
-        HELLO_STREAM.as_bytes(),
-    );
+    let waiting = send_chat(proxy.addr, HELLO_STREAM);
     assert!(eventually(Duration::from_secs(2), || proxy
         .state
         .limiter
