@@ -226,6 +226,14 @@ fn any_declared_length_gets_an_answer_with_memory_flat() {
     still_serving(&proxy);
 }
 
+/// How long the server took to close `conn`, which must stay silent until then.
+fn closed_after(conn: &mut Conn, what: &str) -> Duration {
+    let idle = Instant::now();
+    let n = conn.reader.read(&mut [0u8; 1]).unwrap_or(0);
+    assert_eq!(n, 0, "{what}");
+    idle.elapsed()
+}
+
 /// This process's resident memory, where the system says.
 fn rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -262,11 +270,7 @@ fn a_head_must_arrive_within_header_timeout_and_idle_connections_close() {
     let mut conn = Conn::open(proxy.addr);
     conn.send("GET", "/health", &[], b"");
     assert_eq!(conn.read_response().status, 200);
-    let idle = Instant::now();
-    let mut byte = [0u8; 1];
-    let n = conn.reader.read(&mut byte).unwrap_or(0);
-    assert_eq!(n, 0, "the server closed the idle connection");
-    let waited = idle.elapsed();
+    let waited = closed_after(&mut conn, "the server closed the idle connection");
     assert!(
         waited >= Duration::from_millis(400) && waited < Duration::from_secs(4),
         "{waited:?}"
@@ -289,11 +293,7 @@ fn a_quiet_keep_alive_connection_is_parked_then_served_or_closed_on_time() {
         HELLO.as_bytes(),
     );
     assert_eq!(conn.read_response().status, 200);
-    let idle = Instant::now();
-    let mut byte = [0u8; 1];
-    let n = conn.reader.read(&mut byte).unwrap_or(0);
-    assert_eq!(n, 0, "the server closed the quiet connection");
-    let waited = idle.elapsed();
+    let waited = closed_after(&mut conn, "the server closed the quiet connection");
     assert!(
         waited >= Duration::from_millis(2000) && waited < Duration::from_secs(6),
         "{waited:?}"
@@ -313,7 +313,7 @@ fn a_quiet_keep_alive_connection_is_parked_then_served_or_closed_on_time() {
         .set_read_timeout(Some(Duration::from_secs(3)))
         .unwrap();
     assert_eq!(
-        older.read(&mut byte).unwrap_or(1),
+        older.read(&mut [0u8; 1]).unwrap_or(1),
         0,
         "the longest-waiting live connection was closed to make room"
     );
